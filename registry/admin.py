@@ -1,0 +1,68 @@
+"""Admin for staff: centres, memberships, and an audited base for clinical models.
+
+Editing an existing record in the admin asks for a reason, which lands in the audit trail. History rows are
+shown read-only (django-simple-history's history view); they can never be edited or deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from registry.models import Centre, Membership
+
+
+class ReasonForm(forms.ModelForm):
+    change_reason = forms.CharField(
+        label=_("Reason for change"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required when changing an existing record; stored in the audit trail."),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        needs_reason = getattr(self._meta.model, "audit_reason_required", False)
+        if (
+            self.instance.pk
+            and needs_reason
+            and self.has_changed()
+            and not (cleaned.get("change_reason") or "").strip()
+        ):
+            self.add_error("change_reason", _("Give a reason for changing this record."))
+        return cleaned
+
+
+class AuditedAdmin(SimpleHistoryAdmin):
+    """ModelAdmin whose saves carry the reason for change into the audit trail."""
+
+    form = ReasonForm
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        obj._history_user = request.user
+        reason = (form.cleaned_data.get("change_reason") or "").strip()
+        if reason:
+            obj._change_reason = reason
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request: Any, obj: Any) -> None:
+        obj._history_user = request.user
+        super().delete_model(request, obj)
+
+
+@admin.register(Centre)
+class CentreAdmin(AuditedAdmin):
+    list_display = ("code", "name", "country", "time_zone")
+    search_fields = ("code", "name")
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdmin):
+    list_display = ("user", "centre", "role")
+    list_filter = ("role", "centre")
+    search_fields = ("user__username",)
+    autocomplete_fields = ("user",)

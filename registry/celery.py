@@ -1,0 +1,13 @@
+"""Celery application. With no ``CELERY_BROKER_URL`` tasks run eagerly in-process (embedded default)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+
+app = Celery("registry")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,35 @@
+"""``python manage.py load_demo``: the demo centres, accounts and clinical data (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError
+
+from registry.demo import ACCOUNTS, load_base_demo
+from registry.management.base import RegistryCommand
+
+
+class Command(RegistryCommand):
+    help = "Load the demo centres, one account per role and the illustrative demo case series (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.REGISTRY_DEMO_ALLOWED:
+            raise CommandError(
+                "Demo data (with published demo passwords) is only loaded when DEBUG=true or "
+                "REGISTRY_DEMO_ALLOWED=true; refusing on what looks like a production database."
+            )
+        created = load_base_demo()
+        self.stdout.write(
+            f"Demo loaded: {created['centres']} centres, {created['users']} users, "
+            f"{created['memberships']} memberships created (0 means they were already there)."
+        )
+        self.stdout.write("Demo accounts (username / password — role):")
+        for account in ACCOUNTS:
+            what = (
+                f"{account.role} at {account.centre or 'all centres'}"
+                if account.role
+                else "staff administrator"
+            )
+            self.stdout.write(f"  {account.username:<20} {account.password:<26} {what}")

@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from registry import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("no-centre/", views.no_centre, name="no_centre"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "audit/<str:app_label>/<str:model_name>/<int:pk>/", views.record_history_view, name="record_history"
+    ),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("admin/", admin.site.urls),
+]
