@@ -131,3 +131,29 @@ class ClinicalRecord(models.Model):
     @property
     def is_voided(self) -> bool:
         return self.voided_at is not None
+
+
+class CaseSeries(models.Model):
+    """A named set of patients (e.g. the Rome–Erlangen paediatric series) that coordinators export."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    is_illustrative = models.BooleanField(
+        _("illustrative reconstruction"),
+        default=False,
+        help_text=_("Invented per-patient values that reproduce published aggregates (demo)."),
+    )
+    patients = models.ManyToManyField(
+        "patients.Patient", related_name="case_series", blank=True, verbose_name=_("patients")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = AuditHistory(m2m_fields=[patients])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("case series")
+        verbose_name_plural = _("case series")
+
+    def __str__(self) -> str:
+        return self.name

@@ -67,7 +67,12 @@ def test_voiding_keeps_the_record_and_audits_the_reason(rome_patient, rome_clini
 def test_admin_edit_requires_a_reason_and_stores_it(client, staff_admin, rome_patient):
     client.force_login(staff_admin)
     url = reverse("admin:patients_patient_change", args=[rome_patient.pk])
-    data = {"sex": "female", "diagnosis": "ssc", "status": "active", "change_reason": ""}
+    data = {
+        "sex": "female",
+        "diagnosis": "ssc",
+        "treatment_pathway": "hospital_exemption",
+        "change_reason": "",
+    }
     response = client.post(url, data)
     assert response.status_code == 200
     assert "Give a reason for changing this record." in response.content.decode()
@@ -143,11 +148,8 @@ def test_history_rows_cannot_be_deleted_on_postgresql(rome_patient):
 
 
 def test_history_page_shows_who_what_and_why_to_a_monitor(client, rome_monitor, rome_patient, rome_clinician):
-    services.patient_update(
-        patient=rome_patient,
-        changes={"status": "completed"},
-        recorded_by=rome_clinician,
-        reason="24-month follow-up completed",
+    services.patient_set_status(
+        patient=rome_patient, status="completed", recorded_by=rome_clinician, reason="24-month follow-up completed"
     )
     client.force_login(rome_monitor)
     response = client.get(reverse("record_history", args=["patients", "patient", rome_patient.pk]))
