@@ -765,3 +765,47 @@ def ctcae_grade(term: str, value: float, lln: float | None = None, version: str 
     if limit is None:
         return None
     return 1 if number < limit else 0
+
+
+INFECTION_TREATMENT_ROUTES: tuple[str, ...] = ("none", "topical", "oral", "iv")
+
+
+def infection_proposed_grade(
+    *,
+    treatment_route: str,
+    invasive_intervention: bool = False,
+    hospitalised: bool = False,
+    icu: bool = False,
+    life_threatening: bool = False,
+    fatal: bool = False,
+) -> int:
+    """A CTCAE 5.0 infection grade (1-5) proposed from the facts, for the clinician to confirm.
+
+    Follows the CTCAE general grade definitions and the usual per-site infection wording (the per-site text is
+    unverified, GRADING.md §4.2): death → 5; life-threatening or intensive care → 4; IV anti-infective,
+    invasive intervention or hospitalisation → 3; oral anti-infective → 2; no or topical treatment → 1.
+    ``treatment_route`` in ``"none" | "topical" | "oral" | "iv"``.
+    """
+    if treatment_route not in INFECTION_TREATMENT_ROUTES:
+        raise ValueError(
+            f"treatment_route must be one of {_allowed(INFECTION_TREATMENT_ROUTES)}, got {treatment_route!r}"
+        )
+    flags = {
+        name: _check_flag(name, value)
+        for name, value in (
+            ("invasive_intervention", invasive_intervention),
+            ("hospitalised", hospitalised),
+            ("icu", icu),
+            ("life_threatening", life_threatening),
+            ("fatal", fatal),
+        )
+    }
+    if flags["fatal"]:
+        return 5
+    if flags["life_threatening"] or flags["icu"]:
+        return 4
+    if treatment_route == "iv" or flags["invasive_intervention"] or flags["hospitalised"]:
+        return 3
+    if treatment_route == "oral":
+        return 2
+    return 1

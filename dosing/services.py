@@ -64,14 +64,16 @@ def _check_after_birth_and_diagnosis(patient: Patient, field: str, on: dt.date) 
 
 
 def _check_before_day0(patient: Patient, field: str, on: dt.date, *, inclusive: bool = False) -> None:
-    if patient.day0 is None:
+    # Read day 0 from the database: the caller's instance may predate the infusion.
+    day0 = Patient.objects.filter(pk=patient.pk).values_list("day0", flat=True).first()
+    if day0 is None:
         return
-    if (on > patient.day0) if inclusive else (on >= patient.day0):
+    if (on > day0) if inclusive else (on >= day0):
         raise field_error(
             field,
             _("This date must be %(rel)s day 0 (%(d)s)."),
             rel=_("on or before") if inclusive else _("before"),
-            d=patient.day0.isoformat(),
+            d=day0.isoformat(),
         )
 
 
@@ -499,6 +501,7 @@ def infusion_record(
 ) -> Infusion:
     """Record the infusion. The first one sets day 0; a second is a flagged re-infusion."""
     check_accepts_new_data(patient)
+    caller_patient = patient
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if run.patient_id != patient.pk:
         raise field_error("run", _("This manufacturing run belongs to another patient."))
@@ -614,4 +617,5 @@ def infusion_record(
     if not is_reinfusion:
         patient.day0 = infused_on
         save_audited(patient, user=recorded_by, reason=DAY0_REASON, update_fields=["day0", "updated_at"])
+        caller_patient.day0 = infused_on
     return row

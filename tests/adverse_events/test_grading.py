@@ -1243,3 +1243,26 @@ def test_ctcae_grade_is_none_or_between_0_and_4(term, value, lln):
 def test_ctcae_grade_never_falls_when_the_value_falls(term, values, lln):
     low, high = sorted(values)
     assert ctcae_grade(term, low, lln) >= ctcae_grade(term, high, lln)
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        ({"treatment_route": "none"}, 1),
+        ({"treatment_route": "topical"}, 1),
+        ({"treatment_route": "oral"}, 2),
+        ({"treatment_route": "iv"}, 3),
+        ({"treatment_route": "oral", "hospitalised": True}, 3),
+        ({"treatment_route": "none", "invasive_intervention": True}, 3),
+        ({"treatment_route": "iv", "icu": True}, 4),
+        ({"treatment_route": "iv", "life_threatening": True}, 4),
+        ({"treatment_route": "iv", "fatal": True}, 5),
+    ],
+)
+def test_infection_proposed_grade(facts, expected):
+    assert grading.infection_proposed_grade(**facts) == expected
+
+
+def test_infection_proposed_grade_rejects_unknown_route():
+    with pytest.raises(ValueError, match="treatment_route"):
+        grading.infection_proposed_grade(treatment_route="intramuscular")
