@@ -25,8 +25,9 @@ class LabResult(ClinicalRecord):
     """One laboratory value: as reported, converted to the analyte's canonical unit, with its reference range.
 
     The study day is derived (``patient.study_day(sampled_on)``, the sample date in the centre's time zone),
-    so it is right as soon as day 0 is recorded, also for samples taken before. Laboratory CTCAE grades are computed by the
-    service for neutrophils, lymphocytes, WBC, platelets and haemoglobin and stored with their version.
+    so it is right as soon as day 0 is recorded, also for samples taken before. Laboratory CTCAE grades are
+    computed by the service for neutrophils, lymphocytes, WBC, platelets and haemoglobin and stored with their
+    version.
     """
 
     patient = models.ForeignKey(

@@ -6,7 +6,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings.base")
 
 app = Celery("registry")
 app.config_from_object("django.conf:settings", namespace="CELERY")
