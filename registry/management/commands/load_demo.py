@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from registry.demo import ACCOUNTS, load_base_demo
+from registry.demo_series import SERIES_NAME, load_demo_series
 from registry.management.base import RegistryCommand
 
 
@@ -24,6 +25,12 @@ class Command(RegistryCommand):
         self.stdout.write(
             f"Demo loaded: {created['centres']} centres, {created['users']} users, "
             f"{created['memberships']} memberships created (0 means they were already there)."
+        )
+        clinical = load_demo_series()
+        rows = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in clinical.items())
+        self.stdout.write(
+            f"Demo clinical data (illustrative reconstruction, invented per-patient values): {rows} created "
+            f"(0 patients means they were already there). Case series: {SERIES_NAME}."
         )
         self.stdout.write("Demo accounts (username / password — role):")
         for account in ACCOUNTS:
