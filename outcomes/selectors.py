@@ -1,0 +1,248 @@
+"""Tuned reads of follow-up: the visit schedule status and the derived course of each patient.
+
+Both work on many patients at once with a fixed number of queries (pages, exports, summaries and the API use
+them). Definitions that the literature leaves open are settings, documented here:
+
+* B-cell aplasia starts on the first sample after day 0 with CD19+ B cells below
+  ``REGISTRY_B_CELL_APLASIA_BELOW_PER_UL`` (default 1 cell/µL); reconstitution is the first later sample at or
+  above ``REGISTRY_B_CELL_RECONSTITUTION_PER_UL`` (default 10 cells/µL).
+* Immunomodulator-free since: the study day after which no immunomodulator (glucocorticoids included) is
+  running.
+* Flare after remission (per disease): SLE — a visit with clinical SLEDAI-2K ≥ 4 after a DORIS remission;
+  JDM — physician global ≥ 3 after PRINTO inactive disease; SSc — EUSTAR-AI ≥ 2.5 after < 2.5; any disease —
+  an immunomodulator started after day 0 for disease activity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from outcomes.models import (
+    LabResult,
+    Medication,
+    MedicationClass,
+    ScheduleTimepoint,
+    Visit,
+)
+from outcomes.schedule import TimepointStatus, follow_up_months, timepoint_status
+from patients.models import Patient
+
+FLARE_CLINICAL_SLEDAI = 4
+FLARE_JDM_PGA = 3.0
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def follow_up_timepoints(protocol: str = "default") -> list[ScheduleTimepoint]:
+    return list(ScheduleTimepoint.objects.filter(protocol=protocol, kind="follow_up").order_by("nominal_day"))
+
+
+def schedule_statuses(
+    patients: Iterable[Patient], today: dt.date, timepoints: list[ScheduleTimepoint] | None = None
+) -> dict[int, list[TimepointStatus]]:
+    """Each patient's follow-up timepoints with their status (see :mod:`outcomes.schedule`). Two queries."""
+    patients = [p for p in patients if p.day0 is not None]
+    timepoints = follow_up_timepoints() if timepoints is None else timepoints
+    done: dict[int, set[int]] = defaultdict(set)
+    for pid, tp in Visit.objects.filter(
+        patient__in=patients, voided_at__isnull=True, timepoint__isnull=False
+    ).values_list("patient_id", "timepoint_id"):
+        done[pid].add(tp)
+    result = {}
+    for p in patients:
+        today_day = (today - p.day0).days
+        rows = []
+        for tp in timepoints:
+            start, end = tp.window()
+            rows.append(
+                TimepointStatus(
+                    tp.code,
+                    tp.label,
+                    timepoint_status(
+                        today_day=today_day, window_start=start, window_end=end, completed=tp.pk in done[p.pk]
+                    ),
+                    start,
+                    end,
+                    p.day0 + dt.timedelta(days=start),
+                    p.day0 + dt.timedelta(days=end),
+                )
+            )
+        result[p.pk] = rows
+    return result
+
+
+def next_due(statuses: list[TimepointStatus]) -> TimepointStatus | None:
+    """The first timepoint not completed and not missed (overdue and in-window come first by date)."""
+    return next((s for s in statuses if s.status in ("overdue", "in_window", "due", "upcoming")), None)
+
+
+@dataclass
+class Course:
+    patient_id: int
+    car_t_peak_per_ul: float | None = None
+    car_t_peak_day: int | None = None
+    b_cell_aplasia_day: int | None = None
+    b_cell_reconstitution_day: int | None = None
+    igg_nadir_g_l: float | None = None
+    igg_nadir_day: int | None = None
+    last_visit_date: dt.date | None = None
+    last_follow_up_day: int | None = None
+    follow_up_months: float | None = None
+    immunomodulator_free: bool = False
+    immunomodulator_free_since_day: int | None = None
+    latest_status: str = ""
+    latest_status_day: int | None = None
+    remission_reached: bool = False
+    first_remission_day: int | None = None
+    flares: list[dict[str, Any]] = field(default_factory=list)
+    activity: list[tuple[int, str, float]] = field(default_factory=list)  # (day, score name, value)
+    prednisone_current_mg: float = 0.0
+
+
+def _status_of(visit: Visit, diagnosis: str) -> tuple[str, bool, float | None, str] | None:
+    """(status label, remission/inactive, main activity score, score name) of a visit's instrument."""
+    if diagnosis == "sle" and hasattr(visit, "sledai"):
+        s = visit.sledai
+        label = "DORIS remission" if s.doris_remission else "LLDAS" if s.lldas else "active"
+        return label, s.doris_remission, float(s.sledai_2k), "SLEDAI-2K"
+    if diagnosis == "jdm" and hasattr(visit, "jdm"):
+        j = visit.jdm
+        inactive = bool(j.printo_inactive)
+        label = "inactive (PRINTO)" if inactive else (f"{j.response} response" if j.response else "active")
+        return label, inactive, None if j.cmas is None else float(j.cmas), "CMAS"
+    if diagnosis == "ssc" and hasattr(visit, "ssc"):
+        s = visit.ssc
+        inactive = s.eustar_active is False
+        label = "inactive (EUSTAR-AI < 2.5)" if inactive else "active" if s.eustar_active else "mRSS only"
+        return label, inactive, float(s.mrss), "mRSS"
+    return None
+
+
+def _flare(visit: Visit, diagnosis: str) -> bool:
+    if diagnosis == "sle" and hasattr(visit, "sledai"):
+        return visit.sledai.clinical_sledai_2k >= FLARE_CLINICAL_SLEDAI
+    if diagnosis == "jdm" and hasattr(visit, "jdm"):
+        return float(visit.jdm.physician_global) >= FLARE_JDM_PGA
+    if diagnosis == "ssc" and hasattr(visit, "ssc"):
+        return bool(visit.ssc.eustar_active)
+    return False
+
+
+def course_summaries(patients: Iterable[Patient], *, today: dt.date | None = None) -> dict[int, Course]:
+    """The derived course of each patient with day 0.
+
+    Queries: CAR T/CD19/IgG labs, visits joined with their instruments, medications — 3 in all, whatever the
+    number of patients or visits.
+    """
+    patients = [p for p in patients if p.day0 is not None]
+    by_id = {p.pk: p for p in patients}
+    courses = {p.pk: Course(p.pk) for p in patients}
+    if not patients:
+        return courses
+    ids = list(by_id)
+    aplasia_below = _setting("REGISTRY_B_CELL_APLASIA_BELOW_PER_UL", 1.0)
+    reconstitution_at = _setting("REGISTRY_B_CELL_RECONSTITUTION_PER_UL", 10.0)
+
+    labs: dict[int, list[tuple[int, str, float]]] = defaultdict(list)
+    for pid, code, on, value in (
+        LabResult.objects.filter(
+            patient_id__in=ids, voided_at__isnull=True, analyte__in=("car_t", "cd19", "igg")
+        )
+        .order_by("patient_id", "sampled_at")
+        .values_list("patient_id", "analyte", "sampled_on", "value")
+    ):
+        labs[pid].append(((on - by_id[pid].day0).days, code, value))
+    for pid, rows in labs.items():
+        c = courses[pid]
+        for day, code, value in rows:
+            if day < 0:
+                continue
+            if code == "car_t" and (c.car_t_peak_per_ul is None or value > c.car_t_peak_per_ul):
+                c.car_t_peak_per_ul, c.car_t_peak_day = value, day
+            elif code == "igg" and (c.igg_nadir_g_l is None or value < c.igg_nadir_g_l):
+                c.igg_nadir_g_l, c.igg_nadir_day = value, day
+            elif code == "cd19":
+                if c.b_cell_aplasia_day is None and value < aplasia_below:
+                    c.b_cell_aplasia_day = day
+                elif (
+                    c.b_cell_aplasia_day is not None
+                    and c.b_cell_reconstitution_day is None
+                    and value >= reconstitution_at
+                ):
+                    c.b_cell_reconstitution_day = day
+
+    visits = (
+        Visit.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .select_related("sledai", "jdm", "ssc")
+        .order_by("patient_id", "visit_date", "pk")
+    )
+    for visit in visits:
+        p = by_id[visit.patient_id]
+        c = courses[p.pk]
+        day = (visit.visit_date - p.day0).days
+        c.last_visit_date = visit.visit_date
+        status = _status_of(visit, p.diagnosis)
+        if status is None:
+            continue
+        label, remission, score, name = status
+        if score is not None:
+            c.activity.append((day, name, score))
+        if day <= 0:
+            continue
+        if c.remission_reached and _flare(visit, p.diagnosis):
+            c.flares.append(
+                {"day": day, "kind": "activity", "detail": f"{name} {score:g}" if score else name}
+            )
+        c.latest_status, c.latest_status_day = label, day
+        if remission and not c.remission_reached:
+            c.remission_reached, c.first_remission_day = True, day
+    meds: dict[int, list[Medication]] = defaultdict(list)
+    for med in Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True).only(
+        "patient_id",
+        "medication_class",
+        "started_on",
+        "stopped_on",
+        "restarted_for_disease_activity",
+        "prednisone_equivalent_mg_per_day",
+        "drug",
+    ):
+        meds[med.patient_id].append(med)
+    today = today or dt.date.today()
+    for pid, c in courses.items():
+        p = by_id[pid]
+        if c.last_visit_date is not None and c.last_visit_date >= p.day0:
+            c.last_follow_up_day = (c.last_visit_date - p.day0).days
+            c.follow_up_months = follow_up_months(p.day0, c.last_visit_date)
+        immuno = [
+            m
+            for m in meds[pid]
+            if m.medication_class in (MedicationClass.IMMUNOMODULATOR, MedicationClass.GLUCOCORTICOID)
+        ]
+        running = [m for m in immuno if m.stopped_on is None or m.stopped_on >= today]
+        c.immunomodulator_free = not running
+        if c.immunomodulator_free:
+            last_stop = max((m.stopped_on for m in immuno if m.stopped_on), default=None)
+            c.immunomodulator_free_since_day = (last_stop - p.day0).days if last_stop else None
+        c.prednisone_current_mg = sum(float(m.prednisone_equivalent_mg_per_day or 0) for m in running)
+        for m in immuno:
+            if m.restarted_for_disease_activity and m.started_on > p.day0:
+                c.flares.append({"day": (m.started_on - p.day0).days, "kind": "treatment", "detail": m.drug})
+        c.flares.sort(key=lambda f: f["day"])
+    return courses
+
+
+def patient_visits(patient: Patient) -> list[Visit]:
+    """A patient's visits with their instruments (one query with joins)."""
+    return list(
+        Visit.objects.filter(patient=patient)
+        .select_related("timepoint", "sledai", "jdm", "ssc")
+        .order_by("visit_date", "pk")
+    )
