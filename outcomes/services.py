@@ -542,7 +542,11 @@ def visit_update(
 ) -> Visit:
     """Edit a visit and its instrument. Refused when someone else saved it since ``expected_version``."""
     reason = require_reason(reason)
-    locked = Visit.objects.select_for_update().select_related("patient__centre", "timepoint").get(pk=visit.pk)
+    locked = (
+        Visit.objects.select_for_update(of=("self",))
+        .select_related("patient__centre", "timepoint")
+        .get(pk=visit.pk)
+    )
     if locked.row_version != expected_version:
         raise ConcurrentEdit(
             _(

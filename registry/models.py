@@ -157,3 +157,185 @@ class CaseSeries(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExportMode(models.TextChoices):
+    INTERNAL = "internal", _("Internal (registry codes, study days)")
+    EXTERNAL = "external", _("External (pseudonyms, small cells suppressed)")
+    IDENTIFIED = "identified", _("Identified (own centre, stated purpose)")
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+
+
+class ExportLog(models.Model):
+    """Every export: who, when, mode, filters, format, row counts — and, for background exports, the file."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="exports", verbose_name=_("user")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    case_series = models.ForeignKey(
+        CaseSeries,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exports",
+        verbose_name=_("case series"),
+    )
+    mode = models.CharField(_("mode"), max_length=12, choices=ExportMode.choices, default=ExportMode.INTERNAL)
+    purpose = models.TextField(_("purpose"), blank=True, help_text=_("Required for identified exports."))
+    recipient = models.CharField(
+        _("recipient"),
+        max_length=200,
+        blank=True,
+        help_text=_("External exports: whom the pseudonyms are keyed for."),
+    )
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    tables = models.JSONField(_("tables"), default=list, blank=True)
+    format = models.CharField(_("format"), max_length=10)
+    row_counts = models.JSONField(_("row counts"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.DONE
+    )
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=100)
+    file = models.FileField(_("file"), upload_to="exports/%Y/%m/", blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("export")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="export_progress_percent"),
+            models.CheckConstraint(
+                condition=~models.Q(mode="identified") | ~models.Q(purpose=""),
+                name="export_identified_has_purpose",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.format} export by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ApiClient(models.Model):
+    """An external client of the de-identified API: scopes, expiry, hashed token, its own pseudonym key."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    purpose = models.TextField(_("purpose"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="api_clients",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    all_centres = models.BooleanField(_("all centres"), default=False)
+    centres = models.ManyToManyField(
+        Centre, blank=True, related_name="api_clients", verbose_name=_("centres")
+    )
+    may_see_centres = models.BooleanField(
+        _("may see centre identities"),
+        default=False,
+        help_text=_("Otherwise centres appear as C1, C2, … pseudonyms."),
+    )
+    resource_groups = models.JSONField(_("resource groups"), default=list, blank=True)
+    token_prefix = models.CharField(_("token prefix"), max_length=12, unique=True)
+    token_hash = models.CharField(_("token hash"), max_length=128)
+    pseudonym_key = models.CharField(_("pseudonym key"), max_length=128, editable=False)
+    expires_at = models.DateTimeField(_("expires at"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+
+    history = AuditHistory(excluded_fields=["token_hash", "pseudonym_key", "last_used_at"])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("API client")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiRequestLog(models.Model):
+    """Every API request: client, endpoint, filters, rows returned, status."""
+
+    client = models.ForeignKey(
+        ApiClient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="requests",
+        verbose_name=_("client"),
+    )
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+    endpoint = models.CharField(_("endpoint"), max_length=200)
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    rows = models.PositiveIntegerField(_("rows returned"), default=0)
+    status_code = models.PositiveSmallIntegerField(_("status"))
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("API request")
+        indexes = [models.Index(fields=["client", "at"], name="api_request_client_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.status_code}"
+
+
+class SummaryKind(models.TextChoices):
+    DAILY = "daily", _("Daily centre digest")
+    WEEKLY = "weekly", _("Weekly registry summary")
+    MONTHLY = "monthly", _("Monthly registry summary")
+
+
+class FollowUpSummary(models.Model):
+    """A stored follow-up summary: one per (scope, kind, period); a rerun replaces it."""
+
+    centre = models.ForeignKey(
+        Centre,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="summaries",
+        verbose_name=_("centre"),
+        help_text=_("Empty for a registry-wide summary."),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=SummaryKind.choices)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    generated_at = models.DateTimeField(_("generated at"))
+    content = models.JSONField(_("content"), default=dict)
+    html = models.TextField(_("rendered HTML"))
+    text = models.TextField(_("plain text"), blank=True)
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+    recipients = models.JSONField(_("recipients"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "kind"]
+        verbose_name = _("follow-up summary")
+        verbose_name_plural = _("follow-up summaries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["centre", "kind", "period_start"],
+                condition=models.Q(centre__isnull=False),
+                name="summary_one_per_centre_kind_period",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "period_start"],
+                condition=models.Q(centre__isnull=True),
+                name="summary_one_registry_wide_per_kind_period",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__gte=models.F("period_start")), name="summary_period_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.centre.code if self.centre_id else "registry"
+        return f"{self.get_kind_display()} {self.period_start} ({scope})"
