@@ -35,11 +35,11 @@ def patient_pseudonym(key: str, patient_id: int) -> str:
 
 
 def centre_pseudonyms(key: str, centre_ids: Iterable[int]) -> dict[int, str]:
-    """``{centre_id: "C1", ...}`` numbered by keyed hash order, so numbers reveal nothing about the centres."""
+    """``{centre_id: "C1", ...}`` numbered by keyed-hash order: the numbers reveal nothing about centres."""
     ordered = sorted(set(centre_ids), key=lambda cid: _mac(key, f"centre:{cid}"))
     return {cid: f"C{i}" for i, cid in enumerate(ordered, start=1)}
 
 
 def suppress_count(count: int, threshold: int = DEFAULT_SUPPRESSION_THRESHOLD) -> int | str:
-    """A count, or the suppression marker when it is below ``threshold`` but not zero."""
-    return SUPPRESSED if 0 < count < threshold else count
+    """A count, or the suppression marker (``"<threshold"``) when it is below ``threshold`` but not zero."""
+    return f"<{threshold}" if 0 < count < threshold else count

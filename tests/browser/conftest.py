@@ -1,8 +1,8 @@
 """Playwright (sync API) driving Debian's Chromium against pytest-django's live server.
 
-Never a downloaded browser: Chromium is launched from ``CHROMIUM_PATH`` (default ``/usr/bin/chromium``) with the
-flags this closed network needs. Playwright's sync API runs an event loop, so Django's async-safety check is
-relaxed for these tests only (DESIGN §6).
+Never a downloaded browser: Chromium is launched from ``CHROMIUM_PATH`` (default ``/usr/bin/chromium``)
+with the flags this closed network needs. Playwright's sync API runs an event loop, so Django's async-safety
+check is relaxed for these tests only (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -15,8 +15,16 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="session")

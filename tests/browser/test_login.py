@@ -21,7 +21,9 @@ def test_wrong_password_shows_a_message_and_stays_on_login(page, login, rome_cli
 
 def test_pages_load_without_csp_violations(page, login, rome_clinician):
     violations = []
-    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.on(
+        "console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None
+    )
     login("rome.clinician")
     page.reload()
     assert violations == []
