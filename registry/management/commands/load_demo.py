@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 
 from registry.demo import ACCOUNTS, load_base_demo
 from registry.demo_series import SERIES_NAME, load_demo_series
+from registry.demo_toxicity import load_demo_toxicity
 from registry.management.base import RegistryCommand
 
 
@@ -31,6 +32,12 @@ class Command(RegistryCommand):
         self.stdout.write(
             f"Demo clinical data (illustrative reconstruction, invented per-patient values): {rows} created "
             f"(0 patients means they were already there). Case series: {SERIES_NAME}."
+        )
+        toxicity = load_demo_toxicity()
+        rows = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in toxicity.items())
+        self.stdout.write(
+            f"Demo toxicity course (raw observations; grades computed by the registry): {rows} created "
+            "(0 means it was already there)."
         )
         self.stdout.write("Demo accounts (username / password — role):")
         for account in ACCOUNTS:
