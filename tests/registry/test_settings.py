@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
     clean = {
-        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     clean.update(env)
     clean.setdefault("DATABASE_URL", "sqlite:////tmp/registry-settings-check.sqlite3")
