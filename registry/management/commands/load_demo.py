@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from registry.demo import ACCOUNTS, load_base_demo
+from registry.demo_followup import load_demo_followup
 from registry.demo_series import SERIES_NAME, load_demo_series
 from registry.demo_toxicity import load_demo_toxicity
 from registry.management.base import RegistryCommand
@@ -38,6 +39,12 @@ class Command(RegistryCommand):
         self.stdout.write(
             f"Demo toxicity course (raw observations; grades computed by the registry): {rows} created "
             "(0 means it was already there)."
+        )
+        followup = load_demo_followup()
+        rows = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in followup.items())
+        self.stdout.write(
+            f"Demo follow-up (medications, visits with instruments scored by the registry, labs): {rows} "
+            "created (0 means it was already there)."
         )
         self.stdout.write("Demo accounts (username / password — role):")
         for account in ACCOUNTS:
