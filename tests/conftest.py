@@ -167,3 +167,21 @@ def erlangen_patient(erlangen, erlangen_clinician):
     from patients.services import patient_enrol
 
     return patient_enrol(centre=erlangen, sex="male", diagnosis="jdm", recorded_by=erlangen_clinician)
+
+
+@pytest.fixture(scope="module")
+def demo_loaded(django_db_setup, django_db_blocker):
+    """``load_demo`` once per test module (it takes seconds), rolled back when the module ends.
+
+    Tests that use it also take ``db``, which wraps each test in a savepoint inside this transaction.
+    """
+    import io
+
+    from django.core.management import call_command
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        out = io.StringIO()
+        call_command("load_demo", stdout=out)
+        yield out.getvalue()
+        transaction.set_rollback(True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import math
 import statistics
@@ -25,12 +24,10 @@ from dosing.models import (
     ReleaseTest,
 )
 from patients.models import GrowthMeasurement, OrganInvolvement, Patient, PatientIdentity, PriorTherapy
-from registry.demo import load_base_demo
 from registry.demo_series import (
     RECENT_DAYS_SINCE_DAY0,
     SERIES_FOLLOW_UP_MONTHS,
     SERIES_NAME,
-    load_demo_series,
 )
 from registry.models import CaseSeries
 
@@ -77,8 +74,8 @@ def _age_at_infusion(patient: Patient) -> int:
 
 
 @pytest.fixture
-def demo(db):
-    return _load()
+def demo(demo_loaded, db):
+    return demo_loaded
 
 
 def test_series_is_illustrative_and_has_eight_illustrative_children(demo):
@@ -222,15 +219,3 @@ def test_every_demo_row_is_audited_as_the_system_user(demo):
         assert created.values("id").distinct().count() == rows, model.__name__
         users = set(model.history.values_list("history_user__username", flat=True))
         assert users == {"registry-system"}, model.__name__
-
-
-def test_day0_is_anchored_to_the_load_date(db):
-    load_base_demo()
-    anchor = dt.date(2025, 3, 1)
-    created = load_demo_series(today=anchor)
-    assert created["patients"] == 10 and created["case_series"] == 1
-    for p in _series_patients():
-        months = SERIES_FOLLOW_UP_MONTHS[p.identity.hospital_number]
-        assert (anchor - p.day0).days == math.floor(months * DAYS_PER_MONTH + 0.5)
-    assert {(anchor - p.day0).days for p in _recent_patients()} == {70, 40}
-    assert load_demo_series(today=dt.date(2025, 6, 1))["patients"] == 0

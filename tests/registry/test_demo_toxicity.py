@@ -22,9 +22,7 @@ from adverse_events.selectors import safety_summaries
 from outcomes.models import LabResult
 from outcomes.services import local_date
 from patients.models import Patient
-from registry.demo import load_base_demo
-from registry.demo_series import RECENT_DAYS_SINCE_DAY0, SERIES_NAME, load_demo_series
-from registry.demo_toxicity import load_demo_toxicity
+from registry.demo_series import RECENT_DAYS_SINCE_DAY0, SERIES_NAME
 from registry.models import CaseSeries
 
 TOXICITY_MODELS = (CrsAssessment, IcansAssessment, LabResult, Infection, SupportiveCare)
@@ -58,8 +56,8 @@ def _day(patient: Patient, moment: dt.datetime) -> int:
 
 
 @pytest.fixture
-def demo(db):
-    return _load()
+def demo(demo_loaded, db):
+    return demo_loaded
 
 
 def test_series_reproduces_the_published_safety_figures(demo):
@@ -214,30 +212,3 @@ def test_loading_twice_creates_nothing(demo):
     output = _load()
     assert _snapshot() == before
     assert "0 crs assessments, 0 icans assessments, 0 lab results, 0 infections, 0 supportive care" in output
-
-
-def test_dates_are_anchored_on_day0_and_never_after_the_load_date(db):
-    anchor = dt.date(2025, 3, 1)
-    load_base_demo()
-    load_demo_series(today=anchor)
-    created = load_demo_toxicity(today=anchor)
-    assert created["crs_assessments"] == 152 and created["icans_assessments"] == 150
-    assert created["lab_results"] > 1500
-    moments = [
-        *CrsAssessment.objects.values_list("assessed_at", flat=True),
-        *IcansAssessment.objects.values_list("assessed_at", flat=True),
-        *LabResult.objects.values_list("sampled_at", flat=True),
-    ]
-    assert all(local_date(m, "Europe/Rome") < anchor for m in moments)
-    dates = [
-        *LabResult.objects.values_list("sampled_on", flat=True),
-        *Infection.objects.values_list("onset_on", flat=True),
-        *Infection.objects.values_list("resolved_on", flat=True),
-        *SupportiveCare.objects.values_list("ended_on", flat=True),
-    ]
-    assert all(d < anchor for d in dates)
-    series = _series()
-    summaries = safety_summaries(series)
-    assert Counter(s.crs_max_grade for s in summaries.values()) == {1: 6, 0: 2}
-    assert Counter(s.icaht_late for s in summaries.values()) == {1: 2, 0: 6}
-    assert load_demo_toxicity(today=anchor) == dict.fromkeys(created, 0)
