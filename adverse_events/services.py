@@ -228,14 +228,20 @@ def crs_assessment_record(
     return row
 
 
-def crs_preview(*, patient: Patient, assessed_at: dt.datetime, **observations: Any) -> tuple[int, bool]:
-    """The grade the assessment would get, without saving (for the live form)."""
+def crs_preview(
+    *, patient: Patient, assessed_at: dt.datetime, exclude_pk: int | None = None, **observations: Any
+) -> tuple[int, bool]:
+    """The grade the assessment would get, without saving (for the live form).
+
+    ``exclude_pk``: the assessment being edited, which the edited version replaces in the sequence.
+    """
     row = CrsAssessment(patient=patient, assessed_at=assessed_at, grade=0, **observations)
     _clean_crs(row)
+    _check_moment(patient, "assessed_at", assessed_at)
     rows = list(
-        CrsAssessment.objects.filter(
-            patient=patient, voided_at__isnull=True, assessed_at__lte=assessed_at
-        ).order_by("assessed_at", "pk")
+        CrsAssessment.objects.filter(patient=patient, voided_at__isnull=True, assessed_at__lte=assessed_at)
+        .exclude(pk=exclude_pk)
+        .order_by("assessed_at", "pk")
     )
     rows.append(row)
     return crs_sequence(rows)[-1]

@@ -18,4 +18,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("patients/", include("patients.urls")),
     path("patients/", include("dosing.urls")),
+    path("patients/", include("adverse_events.urls")),
 ]

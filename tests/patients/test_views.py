@@ -342,8 +342,10 @@ def _records(patient, user, n: int) -> None:
 # 1 session, 2 user, 3 memberships (access grants, cached for the request), 4 patient + centre
 # (access_patient), 5 identity (age), 6 organ involvement, 7 prior therapies, 8 growth, 9 aphereses,
 # 10 admissions, 11 runs + product + apheresis, 12 their bags + infusion link + infusion, 13 their release
-# tests, 14 lymphodepletion doses, 15 infusions + run + product + apheresis + weight, 16 the infused bags.
-PATIENT_PAGE_QUERIES = 16
+# tests, 14 lymphodepletion doses, 15 infusions + run + product + apheresis + weight, 16 the infused bags;
+# toxicity section: 17-22 safety summary (CRS, ICANS, labs, supportive care, infections, adverse events),
+# 23-27 the listed CRS, ICANS, infections, adverse events, supportive care.
+PATIENT_PAGE_QUERIES = 27
 
 
 @pytest.mark.parametrize("n", [1, 3])
