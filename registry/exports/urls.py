@@ -1,0 +1,16 @@
+from django.urls import path
+
+from registry.exports import views
+
+app_name = "exports"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("series/<int:pk>/", views.series_page, name="series"),
+    path("series/<int:pk>/download/", views.download, name="download"),
+    path("series/<int:pk>/figures/<str:name>.<str:ext>", views.figure, name="figure"),
+    path("mine/", views.my_exports, name="mine"),
+    path("<int:pk>/", views.export_status, name="status"),
+    path("<int:pk>/progress/", views.export_progress, name="progress"),
+    path("<int:pk>/file/", views.export_file, name="file"),
+]
