@@ -350,6 +350,9 @@ def _fill_jdm(row: JdmAssessment, patient: Patient, visit: Visit) -> None:
         else None
     )
     row.response, row.printo_inactive = result.response, result.printo_inactive
+    # Not stored: the per-measure % improvements and the baseline date, for the live form and visit page.
+    row.percent_improvement = result.percent_improvement
+    row.baseline_visit_date = baseline_visit.visit_date if baseline is not None else None
     row.scores_version = scores.SCORES_VERSION
 
 

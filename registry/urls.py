@@ -19,5 +19,6 @@ urlpatterns = [
     path("exports/", include("registry.exports.urls")),
     path("patients/", include("patients.urls")),
     path("patients/", include("dosing.urls")),
+    path("patients/", include("outcomes.urls")),
     path("patients/", include("adverse_events.urls")),
 ]

@@ -344,8 +344,10 @@ def _records(patient, user, n: int) -> None:
 # 10 admissions, 11 runs + product + apheresis, 12 their bags + infusion link + infusion, 13 their release
 # tests, 14 lymphodepletion doses, 15 infusions + run + product + apheresis + weight, 16 the infused bags;
 # toxicity section: 17-22 safety summary (CRS, ICANS, labs, supportive care, infections, adverse events),
-# 23-27 the listed CRS, ICANS, infections, adverse events, supportive care.
-PATIENT_PAGE_QUERIES = 27
+# 23-27 the listed CRS, ICANS, infections, adverse events, supportive care; follow-up section: 28 follow-up
+# timepoints, 29 visited timepoints, 30 visits with instruments, 31-33 course (CAR T/CD19/IgG labs, visits,
+# medications), 34 medications list, 35 latest result per analyte.
+PATIENT_PAGE_QUERIES = 35
 
 
 @pytest.mark.parametrize("n", [1, 3])
