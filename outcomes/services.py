@@ -681,3 +681,20 @@ def medication_stop(
     _check_medication(medication.patient, medication)
     save_changes(medication, changed, recorded_by=recorded_by, reason=require_reason(reason))
     return medication
+
+
+def schedule_ensure_default() -> int:
+    """Install the default visit schedule (DESIGN §4) where it is missing; idempotent. Returns rows created.
+
+    The data migration installs it; this puts back rows that were removed (a flushed test database, an
+    administrator's deletion) before the demo or a digest relies on them. Existing rows are left as edited.
+    """
+    from outcomes.schedule import default_timepoints
+
+    created = 0
+    for spec in default_timepoints():
+        _, was_created = ScheduleTimepoint.objects.get_or_create(
+            protocol="default", code=spec["code"], defaults=spec
+        )
+        created += was_created
+    return created

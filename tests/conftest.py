@@ -180,14 +180,9 @@ def demo_loaded(django_db_setup, django_db_blocker):
     from django.core.management import call_command
     from django.db import transaction
 
-    from outcomes.models import ScheduleTimepoint
-    from outcomes.schedule import default_timepoints
-
     with django_db_blocker.unblock(), transaction.atomic():
-        # Transactional tests (browser, real worker) flush the database, which empties the default visit
-        # schedule that a data migration installed; put it back for the demo.
-        for spec in default_timepoints():
-            ScheduleTimepoint.objects.update_or_create(protocol="default", code=spec["code"], defaults=spec)
+        # Transactional tests (browser, real worker) flush the database, emptying the default visit schedule
+        # that a data migration installed; load_demo puts it back (schedule_ensure_default).
         out = io.StringIO()
         call_command("load_demo", stdout=out)
         yield out.getvalue()

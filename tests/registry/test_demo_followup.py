@@ -8,7 +8,6 @@ import statistics
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
 from django.utils import timezone
 
 from outcomes import scores
@@ -46,14 +45,9 @@ SLE_JDM = {
 SSC = "DEMO-ROM-05"
 
 
-@pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    """``load_demo`` once for the module, rolled back at the end (the load takes several seconds)."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        out = io.StringIO()
-        call_command("load_demo", stdout=out)
-        yield out.getvalue()
-        transaction.set_rollback(True)
+@pytest.fixture
+def demo(demo_loaded, db):
+    return demo_loaded
 
 
 @pytest.fixture

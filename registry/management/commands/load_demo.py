@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from outcomes.services import schedule_ensure_default
 from registry.demo import ACCOUNTS, load_base_demo
 from registry.demo_followup import load_demo_followup
 from registry.demo_series import SERIES_NAME, load_demo_series
@@ -23,6 +24,7 @@ class Command(RegistryCommand):
                 "Demo data (with published demo passwords) is only loaded when DEBUG=true or "
                 "REGISTRY_DEMO_ALLOWED=true; refusing on what looks like a production database."
             )
+        schedule_ensure_default()
         created = load_base_demo()
         self.stdout.write(
             f"Demo loaded: {created['centres']} centres, {created['users']} users, "
