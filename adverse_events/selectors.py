@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import FloatField, Max, OuterRef, Subquery, Value
+
 from adverse_events import grading
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, Infection, SupportiveCare
 from outcomes.models import LabResult
@@ -113,11 +115,12 @@ def safety_summaries(patients: Iterable[Patient]) -> dict[int, SafetySummary]:
     ids = list(by_id)
     from outcomes.services import local_date
 
+    # Plain values, not model instances: these reads run over every assessment of thousands of patients.
     crs: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for row in (
+    for pid, assessed_at, grade, tocilizumab, corticosteroid, anakinra in (
         CrsAssessment.objects.filter(patient_id__in=ids, voided_at__isnull=True)
         .order_by("patient_id", "assessed_at", "pk")
-        .only(
+        .values_list(
             "patient_id",
             "assessed_at",
             "grade",
@@ -126,34 +129,41 @@ def safety_summaries(patients: Iterable[Patient]) -> dict[int, SafetySummary]:
             "anakinra_given",
         )
     ):
-        p = by_id[row.patient_id]
-        crs[row.patient_id].append(
-            (_study_day(p.day0, local_date(row.assessed_at, p.centre.time_zone)), row.grade)
-        )
-        s = summaries[row.patient_id]
-        s.tocilizumab_doses += 1 if row.tocilizumab_mg_per_kg else 0
-        s.crs_corticosteroids |= row.corticosteroid_given
-        s.anakinra |= row.anakinra_given
+        p = by_id[pid]
+        crs[pid].append((_study_day(p.day0, local_date(assessed_at, p.centre.time_zone)), grade))
+        s = summaries[pid]
+        s.tocilizumab_doses += 1 if tocilizumab else 0
+        s.crs_corticosteroids |= corticosteroid
+        s.anakinra |= anakinra
     icans: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for row in (
+    for pid, assessed_at, grade, tool in (
         IcansAssessment.objects.filter(patient_id__in=ids, voided_at__isnull=True)
         .order_by("patient_id", "assessed_at", "pk")
-        .only("patient_id", "assessed_at", "grade", "tool")
+        .values_list("patient_id", "assessed_at", "grade", "tool")
     ):
-        p = by_id[row.patient_id]
-        icans[row.patient_id].append(
-            (_study_day(p.day0, local_date(row.assessed_at, p.centre.time_zone)), row.grade)
-        )
-        summaries[row.patient_id].icans_tools.add(row.tool)
+        p = by_id[pid]
+        icans[pid].append((_study_day(p.day0, local_date(assessed_at, p.centre.time_zone)), grade))
+        summaries[pid].icans_tools.add(tool)
+    # One query: the ANC values, plus each patient's last sample date (the only other use of the labs: the
+    # end of follow-up) as a row ("", date, 0) — not every laboratory value of every patient.
     anc: dict[int, list[tuple[int, float]]] = defaultdict(list)
     data_days: dict[int, list[int]] = defaultdict(list)
-    for pid, analyte, on, value in LabResult.objects.filter(
-        patient_id__in=ids, voided_at__isnull=True
-    ).values_list("patient_id", "analyte", "sampled_on", "value"):
+    labs = LabResult.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+    last_samples = (
+        labs.order_by()
+        .values("patient_id")
+        .annotate(kind=Value(""), last=Max("sampled_on"), zero=Value(0.0, output_field=FloatField()))
+        .values_list("patient_id", "kind", "last", "zero")
+    )
+    anc_values = (
+        labs.filter(analyte="anc").order_by().values_list("patient_id", "analyte", "sampled_on", "value")
+    )
+    for pid, analyte, on, value in anc_values.union(last_samples, all=True):
         day = _study_day(by_id[pid].day0, on)
-        data_days[pid].append(day)
         if analyte == "anc":
             anc[pid].append((day, value))
+        else:
+            data_days[pid].append(day)
     for row in SupportiveCare.objects.filter(patient_id__in=ids, voided_at__isnull=True).only(
         "patient_id", "kind", "units"
     ):
@@ -204,3 +214,20 @@ def safety_summaries(patients: Iterable[Patient]) -> dict[int, SafetySummary]:
 
 def safety_summary(patient: Patient) -> SafetySummary | None:
     return safety_summaries([patient]).get(patient.pk)
+
+
+def latest_grade_annotations() -> dict[str, Subquery]:
+    """Annotations for a ``Patient`` queryset: the grade of the latest valid CRS and ICANS assessment.
+
+    An episode is open while the latest assessment is graded 1 or more (as :func:`episodes` defines it), so a
+    list of patients can flag open episodes inside its own query, whatever the number of patients.
+    """
+
+    def latest(model: type) -> Subquery:
+        return Subquery(
+            model.objects.filter(patient=OuterRef("pk"), voided_at__isnull=True)
+            .order_by("-assessed_at", "-pk")
+            .values("grade")[:1]
+        )
+
+    return {"latest_crs_grade": latest(CrsAssessment), "latest_icans_grade": latest(IcansAssessment)}

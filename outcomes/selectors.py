@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -136,6 +137,34 @@ def _flare(visit: Visit, diagnosis: str) -> bool:
     return False
 
 
+#: The instrument fields that :func:`_status_of` and :func:`_flare` read.
+_COURSE_FIELDS = {
+    "sledai": ("doris_remission", "lldas", "sledai_2k", "clinical_sledai_2k"),
+    "jdm": ("printo_inactive", "response", "cmas", "physician_global"),
+    "ssc": ("eustar_active", "mrss"),
+}
+
+
+def _course_visits(ids: list[int]) -> Iterator[SimpleNamespace]:
+    """The patients' visits in date order with the instrument fields the course reads, as plain values (one
+    query with joins; no model instances: a registry has hundreds of thousands of visits). A visit without an
+    instrument has no such attribute, as with ``select_related``."""
+    columns = [f"{name}__{f}" for name, fields in _COURSE_FIELDS.items() for f in ("pk", *fields)]
+    for row in (
+        Visit.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .order_by("patient_id", "visit_date", "pk")
+        .values_list("patient_id", "visit_date", *columns)
+    ):
+        visit = SimpleNamespace(patient_id=row[0], visit_date=row[1])
+        i = 2
+        for name, fields in _COURSE_FIELDS.items():
+            if row[i] is not None:
+                values = row[i + 1 : i + 1 + len(fields)]
+                setattr(visit, name, SimpleNamespace(**dict(zip(fields, values, strict=True))))
+            i += 1 + len(fields)
+        yield visit
+
+
 def course_summaries(patients: Iterable[Patient], *, today: dt.date | None = None) -> dict[int, Course]:
     """The derived course of each patient with day 0.
 
@@ -179,12 +208,7 @@ def course_summaries(patients: Iterable[Patient], *, today: dt.date | None = Non
                 ):
                     c.b_cell_reconstitution_day = day
 
-    visits = (
-        Visit.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-        .select_related("sledai", "jdm", "ssc")
-        .order_by("patient_id", "visit_date", "pk")
-    )
-    for visit in visits:
+    for visit in _course_visits(ids):
         p = by_id[visit.patient_id]
         c = courses[p.pk]
         day = (visit.visit_date - p.day0).days
@@ -246,3 +270,29 @@ def patient_visits(patient: Patient) -> list[Visit]:
         .select_related("timepoint", "sledai", "jdm", "ssc")
         .order_by("visit_date", "pk")
     )
+
+
+@dataclass(frozen=True)
+class LabPoint:
+    pk: int
+    day: int
+    sampled_on: dt.date
+    value: float
+
+
+def lab_series(patient: Patient, analytes: Iterable[str]) -> dict[str, list[LabPoint]]:
+    """Each analyte's values (canonical unit) with their study day, in sample order: one query.
+
+    For the patient page's plots; empty without day 0 (no study days yet, and no query).
+    """
+    codes = tuple(analytes)
+    series: dict[str, list[LabPoint]] = {code: [] for code in codes}
+    if patient.day0 is None:
+        return series
+    for pk, code, on, value in (
+        LabResult.objects.filter(patient=patient, voided_at__isnull=True, analyte__in=codes)
+        .order_by("sampled_at", "pk")
+        .values_list("pk", "analyte", "sampled_on", "value")
+    ):
+        series[code].append(LabPoint(pk, (on - patient.day0).days, on, value))
+    return series

@@ -225,6 +225,9 @@ def _render_visit_form(
         tp = visit.timepoint
     expected = tp.expected_for(patient.diagnosis) if tp else []
     on = _bound_date(form, "visit_date") if form.is_bound else form.initial.get("visit_date")
+    # A visit out of its window may be saved (late visits happen), but the form says so before saving.
+    window = tp.window() if tp is not None and patient.day0 is not None and tp.kind == "follow_up" else None
+    day = patient.study_day(on) if on else None
     return render(
         request,
         "outcomes/visit_form.html",
@@ -241,7 +244,9 @@ def _render_visit_form(
             "instrument_label": forms.INSTRUMENT_LABELS[form.instrument],
             "instrument_template": f"outcomes/_{patient.diagnosis}_fields.html",
             "visit_on": on,
-            "study_day": patient.study_day(on) if on else None,
+            "study_day": day,
+            "window": window,
+            "outside_window": window is not None and day is not None and not window[0] <= day <= window[1],
             "today": today,
             "cancel_url": reverse("outcomes:visit_detail", args=[patient.pk, visit.pk])
             if visit

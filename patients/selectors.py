@@ -7,14 +7,20 @@ only when the caller says the viewer may see identity.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import zoneinfo
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from adverse_events.selectors import latest_grade_annotations
+from outcomes.schedule import TimepointStatus, timepoint_status
+from outcomes.selectors import next_due, schedule_statuses
+from outcomes.templatetags.outcomes_page import STATUS_LABELS
 from patients.models import (
     Diagnosis,
     GrowthMeasurement,
@@ -53,6 +59,21 @@ class PatientRow:
     status: str
     is_illustrative: bool
     is_voided: bool
+    # the worklist: study day today (centre's time zone), the next visit due and its window, flags
+    study_day: int | None = None
+    next_due: TimepointStatus | None = None
+    next_due_label: str = ""
+    overdue: bool = False
+    also_outstanding: int = 0
+    open_episode: bool = False
+    can_record: bool = False
+
+    @property
+    def next_visit_url(self) -> str:
+        """The visit form preset to the next timepoint (one click from the list), when the user may record."""
+        if not (self.can_record and self.next_due):
+            return ""
+        return reverse("outcomes:visit_add", args=[self.pk]) + f"?timepoint={self.next_due.code}"
 
 
 def patient_queryset(user: Any, *, q: str = "", diagnosis: str = "", status: str = "") -> QuerySet[Patient]:
@@ -69,6 +90,13 @@ def patient_queryset(user: Any, *, q: str = "", diagnosis: str = "", status: str
     return patients.order_by("centre__code", "sequence")
 
 
+OUTSTANDING = ("overdue", "in_window", "due")
+
+
+def _centre_today(time_zone: str) -> dt.date:
+    return timezone.localtime(timezone.now(), zoneinfo.ZoneInfo(time_zone)).date()
+
+
 def patient_list_page(
     user: Any,
     *,
@@ -78,41 +106,84 @@ def patient_list_page(
     page: Any = 1,
     per_page: int = PATIENTS_PER_PAGE,
 ) -> tuple[Page, list[PatientRow]]:
-    """One page of the patient list: a count query and one query for the rows (date of birth joined in
-    only to compute the age at infusion, which is all that is returned)."""
-    rows = patient_queryset(user, q=q, diagnosis=diagnosis, status=status).values(
-        "pk",
-        "code",
-        "centre__code",
-        "diagnosis",
-        "sex",
-        "day0",
-        "status",
-        "is_illustrative",
-        "voided_at",
-        "identity__date_of_birth",
+    """One page of the worklist, in four queries whatever the number of patients: the count, the rows (with
+    the date of birth, only to compute the age at infusion, and the grade of each patient's latest CRS and
+    ICANS assessment joined in), the follow-up timepoints and the visited timepoints of the page's patients.
+
+    The visit schedule (next visit due, overdue) is computed for active patients with day 0 only, each with
+    today in their centre's time zone.
+    """
+    rows = (
+        patient_queryset(user, q=q, diagnosis=diagnosis, status=status)
+        .select_related("centre")
+        .only(
+            "pk",
+            "code",
+            "centre",
+            "centre__code",
+            "centre__time_zone",
+            "diagnosis",
+            "sex",
+            "day0",
+            "status",
+            "is_illustrative",
+            "voided_at",
+        )
+        .annotate(date_of_birth=F("identity__date_of_birth"), **latest_grade_annotations())
     )
     paginator = Paginator(rows, per_page)
     page_obj = paginator.get_page(page)
+    patients = list(page_obj.object_list)
+    followed = [p for p in patients if p.day0 is not None and p.voided_at is None and p.status == "active"]
+    today = timezone.localdate()
+    statuses = schedule_statuses(followed, today) if followed else {}
+    writable = access.centre_ids_for(user, access.Action.WRITE)
     diagnoses = dict(Diagnosis.choices)
     sexes = dict(Sex.choices)
-    statuses = dict(PatientStatus.choices)
-    result = [
-        PatientRow(
-            pk=row["pk"],
-            code=row["code"],
-            centre_code=row["centre__code"],
-            diagnosis=str(diagnoses.get(row["diagnosis"], row["diagnosis"])),
-            sex=str(sexes.get(row["sex"], row["sex"])),
-            age_at_infusion=completed_years(row["identity__date_of_birth"], row["day0"]),
-            day0=row["day0"],
-            status=str(statuses.get(row["status"], row["status"])),
-            is_illustrative=row["is_illustrative"],
-            is_voided=row["voided_at"] is not None,
+    patient_statuses = dict(PatientStatus.choices)
+    result = []
+    for p in patients:
+        study_day = (_centre_today(p.centre.time_zone) - p.day0).days if p.day0 else None
+        schedule = [_as_of(s, study_day) for s in statuses.get(p.pk, [])]
+        due = next_due(schedule)
+        outstanding = [s for s in schedule if s.status in OUTSTANDING]
+        result.append(
+            PatientRow(
+                pk=p.pk,
+                code=p.code,
+                centre_code=p.centre.code,
+                diagnosis=str(diagnoses.get(p.diagnosis, p.diagnosis)),
+                sex=str(sexes.get(p.sex, p.sex)),
+                age_at_infusion=completed_years(p.date_of_birth, p.day0),
+                day0=p.day0,
+                status=str(patient_statuses.get(p.status, p.status)),
+                is_illustrative=p.is_illustrative,
+                is_voided=p.voided_at is not None,
+                study_day=study_day,
+                next_due=due,
+                next_due_label=str(STATUS_LABELS.get(due.status, due.status)) if due else "",
+                overdue=any(s.status == "overdue" for s in schedule),
+                also_outstanding=len([s for s in outstanding if s is not due]),
+                open_episode=(p.latest_crs_grade or 0) >= 1 or (p.latest_icans_grade or 0) >= 1,
+                can_record=p.accepts_new_data and (writable is None or p.centre_id in writable),
+            )
         )
-        for row in page_obj.object_list
-    ]
     return page_obj, result
+
+
+def _as_of(status: TimepointStatus, today_day: int | None) -> TimepointStatus:
+    """The status recomputed for the patient's today (its centre's date; the selector used the server's)."""
+    if status.status == "completed" or today_day is None:
+        return status
+    return replace(
+        status,
+        status=timepoint_status(
+            today_day=today_day,
+            window_start=status.window_start_day,
+            window_end=status.window_end_day,
+            completed=False,
+        ),
+    )
 
 
 # --- one patient ------------------------------------------------------------------------------------------

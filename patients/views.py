@@ -21,8 +21,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from adverse_events.templatetags.toxicity import toxicity_page
 from dosing import selectors as dosing_selectors
+from outcomes.templatetags.outcomes_page import follow_up_page
 from patients import forms, selectors, services
+from patients.glance import course_glance
 from patients.models import Patient
 from registry import access
 from registry.access import Action
@@ -107,6 +110,9 @@ def record_form(
 @login_required
 @require_GET
 def patient_list(request: HttpRequest) -> HttpResponse:
+    """The worklist (also the home page): the patients of the user's centres with the study day today, the
+    next visit due and its window, overdue visits and open CRS/ICANS episodes; a link straight to the visit
+    form of the next timepoint for the clinicians who may record it."""
     if not access.has_membership(request.user):
         return redirect("no_centre")
     status_choices = selectors.status_filter_choices()
@@ -121,6 +127,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     )
     query = request.GET.copy()
     query.pop("page", None)
+    readable = access.centre_ids_for(request.user, Action.READ)
     return render(
         request,
         "patients/patient_list.html",
@@ -130,6 +137,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "query": query.urlencode(),
             "can_enrol": access.can_anywhere(request.user, Action.WRITE),
+            "several_centres": readable is None or len(readable) > 1,
         },
     )
 
@@ -179,10 +187,16 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         return HttpResponseNotAllowed(["GET", "HEAD"])
     can_identity = access.can(request.user, Action.IDENTITY, patient.centre_id)
     can_write = access.can(request.user, Action.WRITE, patient.centre_id)
+    can_add = can_write and patient.accepts_new_data
     dosing = dosing_selectors.dosing_page(patient)
     page = selectors.patient_page(
         patient, show_identity=can_identity, first_apheresis_on=dosing.first_apheresis_on
     )
+    # The follow-up and toxicity sections are built once here (their template tags reuse them) because the
+    # header, the timeline and the plots show the same data.
+    follow = follow_up_page(patient, growth=page.growth)
+    toxicity = toxicity_page(patient)
+    glance = course_glance(patient, dosing=dosing, follow=follow, toxicity=toxicity, can_add=can_add)
     return render(
         request,
         "patients/patient_detail.html",
@@ -190,9 +204,12 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
             "patient": patient,
             "page": page,
             "dosing": dosing,
+            "follow": follow,
+            "toxicity": toxicity,
+            "glance": glance,
             "can_identity": can_identity,
             "can_write": can_write,
-            "can_add": can_write and patient.accepts_new_data,
+            "can_add": can_add,
         },
     )
 

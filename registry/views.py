@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import FieldDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from registry import access
-from registry.audit import record_history
+from registry.audit import HistoryEntry, record_history
 from registry.health import check_broker, check_database
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    if not access.has_membership(request.user):
-        return redirect("no_centre")
-    memberships = access.memberships(request.user)
-    return render(request, "registry/home.html", {"memberships": memberships})
+    """The home page is the worklist: the patients of the user's centres with the next visit due
+    (:func:`patients.views.patient_list`, also at ``/patients/``); without a membership, the no-centre
+    page."""
+    from patients.views import patient_list  # the project app routes to a domain app's page
+
+    return patient_list(request)
 
 
 @login_required
@@ -76,12 +83,58 @@ def record_history_view(request: HttpRequest, app_label: str, model_name: str, p
         else IDENTITY_FIELDS.get(key, frozenset())
     )
     entries = record_history(instance, masked_fields=masked)
+    # ?field=physician_global narrows the history to one field (the links next to values on the pages).
+    field_name = request.GET.get("field", "")
+    field_label = None
+    if field_name:
+        try:
+            field_label = model._meta.get_field(field_name).verbose_name
+        except FieldDoesNotExist:
+            raise Http404 from None
+        entries = [replace(e, changes=[c for c in e.changes if c.field == field_name]) for e in entries]
+        entries = [e for e in entries if e.changes]
     return render(
         request,
         "registry/record_history.html",
         {
-            "instance": instance,
+            "instance": _describe(instance),
             "model_name": model._meta.verbose_name,
-            "entries": entries,
+            "entries": [_readable(e) for e in entries],
+            "field_name": field_name,
+            "field_label": field_label,
+            "patient": _patient_of(instance),
         },
     )
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+    return value
+
+
+def _readable(entry: HistoryEntry) -> HistoryEntry:
+    """Lists, mappings and booleans as people read them (``rash, fever``, not ``['rash', 'fever']``)."""
+    changes = [replace(c, old=_display(c.old), new=_display(c.new)) for c in entry.changes]
+    return replace(entry, changes=changes)
+
+
+def _describe(instance: Any) -> str:
+    """The record as people name it; instruments without their own name are named by their visit."""
+    text = str(instance)
+    if text == f"{type(instance).__name__} object ({instance.pk})":
+        visit = getattr(instance, "visit", None)
+        return str(visit) if visit is not None else f"#{instance.pk}"
+    return text
+
+
+def _patient_of(instance: Any) -> Any:
+    """The patient a clinical record belongs to (for the way back), following its ``centre_lookup``."""
+    obj = instance
+    for part in getattr(type(instance), "centre_lookup", "centre").split("__")[:-1]:
+        obj = getattr(obj, part, None)
+    return obj if getattr(obj, "_meta", None) and obj._meta.label_lower == "patients.patient" else None

@@ -187,7 +187,8 @@ def toxicity_section(context: template.Context) -> dict[str, Any]:
     patient: Patient = context["patient"]
     return {
         "patient": patient,
-        "toxicity": toxicity_page(patient),
+        # The patient view builds it once for the header and plots too; other pages get it built here.
+        "toxicity": context.get("toxicity") or toxicity_page(patient),
         "can_write": context.get("can_write", False),
         "can_add": context.get("can_add", False),
         "request": context.get("request"),

@@ -191,5 +191,10 @@ def lab_number(value: Any) -> str:
 
 @register.simple_tag(takes_context=True)
 def follow_up_page_for(context: template.Context, patient: Any) -> FollowUpPage:
+    """The page the view already built (``follow`` in the context: the header and plots use it too), else
+    built here."""
+    built = context.get("follow")
+    if isinstance(built, FollowUpPage):
+        return built
     page = context.get("page")
     return follow_up_page(patient, growth=getattr(page, "growth", None))

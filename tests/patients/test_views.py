@@ -60,8 +60,11 @@ def clinician_client(client, rome_clinician):
 # --- list -------------------------------------------------------------------------------------------------
 
 
-def test_home_links_to_the_patient_list(clinician_client):
-    assert reverse("patients:list") in body(clinician_client.get(reverse("home")))
+def test_home_is_the_patient_list(clinician_client, patient):
+    """``/`` shows the worklist itself (the same view as ``/patients/``), not a welcome page."""
+    home, listing = clinician_client.get(reverse("home")), clinician_client.get(reverse("patients:list"))
+    assert [r.code for r in home.context["rows"]] == [r.code for r in listing.context["rows"]] == [patient.code]
+    assert reverse("patients:enrol") in body(home)
 
 
 def test_patient_list_is_scoped_to_the_users_centres(
@@ -343,11 +346,13 @@ def _records(patient, user, n: int) -> None:
 # (access_patient), 5 identity (age), 6 organ involvement, 7 prior therapies, 8 growth, 9 aphereses,
 # 10 admissions, 11 runs + product + apheresis, 12 their bags + infusion link + infusion, 13 their release
 # tests, 14 lymphodepletion doses, 15 infusions + run + product + apheresis + weight, 16 the infused bags;
-# toxicity section: 17-22 safety summary (CRS, ICANS, labs, supportive care, infections, adverse events),
-# 23-27 the listed CRS, ICANS, infections, adverse events, supportive care; follow-up section: 28 follow-up
-# timepoints, 29 visited timepoints, 30 visits with instruments, 31-33 course (CAR T/CD19/IgG labs, visits,
-# medications), 34 medications list, 35 latest result per analyte.
-PATIENT_PAGE_QUERIES = 35
+# follow-up (built once by the view; the header and the plots use it too): 17 follow-up timepoints,
+# 18 visited timepoints, 19 visits with instruments, 20-22 course (CAR T/CD19/IgG labs, visits, medications),
+# 23 medications list, 24 latest result per analyte; toxicity (also built once): 25-30 safety summary (CRS,
+# ICANS, labs, supportive care, infections, adverse events), 31-35 the listed CRS, ICANS, infections, adverse
+# events, supportive care; course at a glance: 36 the CAR T, CD19 and ANC series of the plots (the timeline
+# and the other plots reuse the rows above).
+PATIENT_PAGE_QUERIES = 36
 
 
 @pytest.mark.parametrize("n", [1, 3])
