@@ -191,11 +191,25 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Per API client (registry.api.throttling); counts live in the cache (per process unless shared).
+    "DEFAULT_THROTTLE_RATES": {"api_client": env.str("REGISTRY_API_RATE", default="600/minute")},
 }
+REGISTRY_API_PAGE_SIZE = env.int("REGISTRY_API_PAGE_SIZE", default=100)
 SPECTACULAR_SETTINGS = {
     "TITLE": "CAR T paediatric autoimmune registry API",
+    "DESCRIPTION": (
+        "Read-only, de-identified data for pooled analyses: patient pseudonyms per client, centres as "
+        "C1, C2 …, every date as a study day relative to the infusion (day 0), no names, dates of birth, "
+        "hospital numbers, free text or calendar dates. Cursor pagination, filters, incremental pulls with "
+        "removals, CSV, and a data dictionary at /api/v1/dictionary/."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "CapdAnswerEnum": "adverse_events.grading.CAPD_ANSWERS",
+        "IcansToolEnum": "adverse_events.models.IcansTool",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
