@@ -11,3 +11,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings.base")
 app = Celery("registry")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task modules of packages inside the registry app that autodiscovery (one tasks.py per app) does not see.
+app.autodiscover_tasks(["registry.summaries"])

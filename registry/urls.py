@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("admin/", admin.site.urls),
+    path("summaries/", include("registry.summaries.urls")),
     path("api/v1/", include("registry.api.urls")),
     path("api-clients/", include("registry.api_client_urls")),
     path("exports/", include("registry.exports.urls")),
