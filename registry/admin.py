@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry.models import Centre, Membership
+from registry.models import Centre, FollowUpSummary, Membership
 
 
 class ReasonForm(forms.ModelForm):
@@ -66,3 +66,29 @@ class MembershipAdmin(AuditedAdmin):
     list_filter = ("role", "centre")
     search_fields = ("user__username",)
     autocomplete_fields = ("user",)
+
+
+@admin.register(FollowUpSummary)
+class FollowUpSummaryAdmin(admin.ModelAdmin):
+    """Summaries are produced by the scheduled tasks; staff can read them, not write them."""
+
+    list_display = ("kind", "centre", "period_start", "period_end", "generated_at", "emailed_at")
+    list_filter = ("kind", "centre")
+    readonly_fields = (
+        "centre",
+        "kind",
+        "period_start",
+        "period_end",
+        "generated_at",
+        "content",
+        "html",
+        "text",
+        "emailed_at",
+        "recipients",
+    )
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

@@ -223,6 +223,16 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 REGISTRY_SYSTEM_USERNAME = env.str("REGISTRY_SYSTEM_USERNAME", default="registry-system")
 REGISTRY_DEMO_ALLOWED = env.bool("REGISTRY_DEMO_ALLOWED", default=DEBUG)
 REGISTRY_VERSION = "0.1.0"
+# Follow-up summaries: absolute links in e-mails, the local hour after which a centre's daily digest is made,
+# and how far back a completed visit is checked for missing instruments and labs.
+REGISTRY_SITE_URL = env.str("REGISTRY_SITE_URL", default="")
+REGISTRY_DIGEST_LOCAL_HOUR = env.int("REGISTRY_DIGEST_LOCAL_HOUR", default=6)
+REGISTRY_DIGEST_INCOMPLETE_VISIT_DAYS = env.int("REGISTRY_DIGEST_INCOMPLETE_VISIT_DAYS", default=90)
+# B-cell aplasia below / reconstitution at or above (CD19+ cells/µL), outcomes.selectors.
+REGISTRY_B_CELL_APLASIA_BELOW_PER_UL = env.float("REGISTRY_B_CELL_APLASIA_BELOW_PER_UL", default=1.0)
+REGISTRY_B_CELL_RECONSTITUTION_PER_UL = env.float("REGISTRY_B_CELL_RECONSTITUTION_PER_UL", default=10.0)
+# Background exports: files expire after this many hours.
+REGISTRY_EXPORT_EXPIRY_HOURS = env.int("REGISTRY_EXPORT_EXPIRY_HOURS", default=72)
 
 LOGGING = {
     "version": 1,

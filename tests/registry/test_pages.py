@@ -106,3 +106,14 @@ def test_failed_logins_are_throttled(client, rome_clinician, settings):
     )
     assert locked.status_code == 429
     assert "Too many failed log-in attempts" in locked.content.decode()
+
+
+def test_navigation_offers_what_the_role_allows(client, rome_clinician, rome_coordinator, rome_monitor):
+    def nav(user):
+        client.force_login(user)
+        body = client.get(reverse("patients:list")).content.decode()
+        return {label for label in ("Case series", "Summaries", "API clients") if f">{label}</a>" in body}
+
+    assert nav(rome_coordinator) == {"Case series", "Summaries", "API clients"}
+    assert nav(rome_clinician) == {"Case series"}  # identified exports of the own centre only
+    assert nav(rome_monitor) == set()
