@@ -187,3 +187,22 @@ def demo_loaded(django_db_setup, django_db_blocker):
         call_command("load_demo", stdout=out)
         yield out.getvalue()
         transaction.set_rollback(True)
+
+
+@pytest.fixture(autouse=True)
+def _migration_data_for_transactional_tests(request: pytest.FixtureRequest) -> None:
+    """Put back the default visit schedule before a transactional test.
+
+    Transactional tests (browser, real Celery worker) end with a flush that empties every table, including
+    the rows a data migration installed; a later transactional test would find no schedule.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from outcomes.services import schedule_ensure_default
+
+    schedule_ensure_default()

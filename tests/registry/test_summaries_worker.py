@@ -49,7 +49,7 @@ from tests.registry.summaries_data import (
 pytestmark = [
     pytest.mark.redis,
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 WAIT_SECONDS = 60
@@ -262,22 +262,6 @@ class Harness:
                 client.delete(*keys)
         finally:
             client.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def migration_data_back_afterwards(django_db_setup, django_db_blocker) -> Iterator[None]:
-    """Put back the rows that data migrations loaded (the visit schedule, the beat entries) after this module.
-
-    A transactional test ends with a flushed, empty database; serialized rollback restores it only at the
-    start of the next test that asks for it. Tests that run later without asking (pytest-django runs
-    transactional tests after the others, and tests without the ``db`` fixture last) must not find the
-    schedule gone because of these tests.
-    """
-    yield
-    contents = getattr(connection, "_test_serialized_contents", None)
-    if contents:
-        with django_db_blocker.unblock():
-            connection.creation.deserialize_db_from_string(contents)
 
 
 @pytest.fixture
