@@ -63,7 +63,10 @@ class LabResult(ClinicalRecord):
             ),
         ]
         indexes = [
-            models.Index(fields=["patient", "analyte", "sampled_on"], name="lab_patient_analyte_day_idx")
+            models.Index(fields=["patient", "analyte", "sampled_on"], name="lab_patient_analyte_day_idx"),
+            # A patient's labs since a day, whatever the analyte (the daily digest's completeness check, last
+            # data per patient): without it PostgreSQL reads every value of the patient and filters them.
+            models.Index(fields=["patient", "sampled_on"], name="lab_patient_day_idx"),
         ]
 
     def __str__(self) -> str:
