@@ -13,15 +13,9 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from patients.models import OrganInvolvement, Patient, PatientIdentity, PriorTherapy, TherapyClass
+from patients.selectors import completed_years
 from patients.serializers import PatientSerializer
 from registry.api.base import PatientLevelRetrieveMixin, ResourceViewSet, api_resource
-
-
-def completed_years(born: dt.date | None, on: dt.date | None) -> int | None:
-    """Age in completed years on ``on``."""
-    if born is None or on is None:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 @api_resource

@@ -19,7 +19,6 @@ column for all patients and one per diagnosis present). Summary conventions:
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from patients.models import Diagnosis, Organ, TherapyClass
+from patients.selectors import completed_years
 from registry.exports.definitions import (
     ACTIVITY_MEASURE,
     DIAGNOSES,
@@ -73,13 +73,6 @@ class Table:
 
 
 # --- small pure helpers -------------------------------------------------------------------------------------
-
-
-def completed_years(born: dt.date | None, on: dt.date | None) -> int | None:
-    """Age in completed years (as clinicians state it: "a 12-year-old")."""
-    if born is None or on is None:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def percent_change(value: float | None, baseline: float | None) -> float | None:
