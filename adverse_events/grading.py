@@ -165,6 +165,8 @@ _CTCAE_V5_CUTS: Mapping[str, tuple[float, ...]] = MappingProxyType(
 ICAHT_DURATION_MODES: tuple[str, ...] = ("longest", "cumulative")
 ICAHT_EARLY_WINDOW_END = 30
 ICAHT_LATE_WINDOW_START = 31
+#: The default last study day of the late window.
+ICAHT_LATE_WINDOW_END = 100
 #: Longest run of missing days that the early window fills (interpolation inside, nearest value at its ends).
 ICAHT_MAX_FILL_DAYS = 7
 #: Episodes separated by at most this many days above the threshold are joined (the bridged days count).
@@ -190,6 +192,8 @@ def _check_flag(name: str, value: Any) -> bool:
 
 def _check_measurement(name: str, value: Any, unit: str) -> float:
     """A finite, non-negative number (bool rejected); Decimal accepted."""
+    if type(value) is float and 0.0 <= value < math.inf:
+        return value  # the common case (database floats), without the slower abstract-base-class checks
     if isinstance(value, bool) or not isinstance(value, Real | Decimal):
         raise ValueError(f"{name} must be a finite number >= 0 ({unit}), got {value!r}")
     number = float(value)
@@ -213,6 +217,8 @@ def _check_code(name: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def _check_day(name: str, value: Any) -> int:
+    if type(value) is int:
+        return value  # the common case, without the slower abstract-base-class check
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise ValueError(f"{name} must be an integer study day (day 0 = infusion), got {value!r}")
     return int(value)
@@ -496,9 +502,12 @@ def _daily_lowest(anc: Any) -> dict[int, float]:
         raise ValueError(f"anc must be an iterable of (study day, ANC cells/µL) pairs, got {anc!r}")
     daily: dict[int, float] = {}
     for pair in anc:
-        if isinstance(pair, str | bytes) or not isinstance(pair, Iterable):
+        if type(pair) is tuple:  # the common case, without the slower abstract-base-class check
+            items = pair
+        elif isinstance(pair, str | bytes) or not isinstance(pair, Iterable):
             raise ValueError(f"anc: each entry must be a (study day, ANC cells/µL) pair, got {pair!r}")
-        items = tuple(pair)
+        else:
+            items = tuple(pair)
         if len(items) != 2:
             raise ValueError(f"anc: each entry must be a (study day, ANC cells/µL) pair, got {pair!r}")
         day = _check_day("anc study day", items[0])
@@ -570,7 +579,7 @@ def icaht_assessment(
     anc: Iterable[tuple[int, float]],
     *,
     last_day: int | None = None,
-    late_window_end: int = 100,
+    late_window_end: int = ICAHT_LATE_WINDOW_END,
     duration: str = "longest",
 ) -> dict[str, Any]:
     """Early and late immune effector cell-associated haematotoxicity (ICAHT), EHA/EBMT 2023 (Rejeski et al.,
@@ -719,7 +728,7 @@ def icaht_grade(
     anc: Iterable[tuple[int, float]],
     *,
     last_day: int | None = None,
-    late_window_end: int = 100,
+    late_window_end: int = ICAHT_LATE_WINDOW_END,
     duration: str = "longest",
 ) -> tuple[int | None, int | None]:
     """(early, late) ICAHT grade 0-4 by EHA/EBMT 2023 from (study day, ANC cells/µL) pairs; ``None`` where a

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from outcomes.models import (
     LabResult,
@@ -138,7 +139,7 @@ def _flare(visit: Visit, diagnosis: str) -> bool:
 
 
 #: The instrument fields that :func:`_status_of` and :func:`_flare` read.
-_COURSE_FIELDS = {
+COURSE_VISIT_FIELDS = {
     "sledai": ("doris_remission", "lldas", "sledai_2k", "clinical_sledai_2k"),
     "jdm": ("printo_inactive", "response", "cmas", "physician_global"),
     "ssc": ("eustar_active", "mrss"),
@@ -149,7 +150,7 @@ def _course_visits(ids: list[int]) -> Iterator[SimpleNamespace]:
     """The patients' visits in date order with the instrument fields the course reads, as plain values (one
     query with joins; no model instances: a registry has hundreds of thousands of visits). A visit without an
     instrument has no such attribute, as with ``select_related``."""
-    columns = [f"{name}__{f}" for name, fields in _COURSE_FIELDS.items() for f in ("pk", *fields)]
+    columns = [f"{name}__{f}" for name, fields in COURSE_VISIT_FIELDS.items() for f in ("pk", *fields)]
     for row in (
         Visit.objects.filter(patient_id__in=ids, voided_at__isnull=True)
         .order_by("patient_id", "visit_date", "pk")
@@ -157,7 +158,7 @@ def _course_visits(ids: list[int]) -> Iterator[SimpleNamespace]:
     ):
         visit = SimpleNamespace(patient_id=row[0], visit_date=row[1])
         i = 2
-        for name, fields in _COURSE_FIELDS.items():
+        for name, fields in COURSE_VISIT_FIELDS.items():
             if row[i] is not None:
                 values = row[i + 1 : i + 1 + len(fields)]
                 setattr(visit, name, SimpleNamespace(**dict(zip(fields, values, strict=True))))
@@ -165,52 +166,92 @@ def _course_visits(ids: list[int]) -> Iterator[SimpleNamespace]:
         yield visit
 
 
-def course_summaries(patients: Iterable[Patient], *, today: dt.date | None = None) -> dict[int, Course]:
+def _course_lab_figures(ids: Any, aplasia_below: float, reconstitution_at: float) -> QuerySet:
+    """Per patient with day 0: CAR T peak and its date, IgG nadir and its date, the dates of B-cell aplasia
+    and reconstitution — from the samples on or after day 0, in sample order (the first sample wins a tie)."""
+
+    def samples(analyte: str, outer: str = "pk") -> QuerySet:
+        return LabResult.objects.filter(
+            patient_id=OuterRef(outer),
+            analyte=analyte,
+            voided_at__isnull=True,
+            sampled_on__gte=OuterRef("day0"),
+        )
+
+    def first(rows: QuerySet, field: str, *order: str) -> Subquery:
+        return Subquery(rows.order_by(*order, "sampled_at").values(field)[:1])
+
+    car_t, igg, cd19 = samples("car_t"), samples("igg"), samples("cd19")
+    aplasia = cd19.filter(value__lt=aplasia_below)
+    return (
+        Patient.objects.filter(pk__in=ids, day0__isnull=False)
+        .order_by()
+        .annotate(
+            peak=first(car_t, "value", "-value"),
+            peak_on=first(car_t, "sampled_on", "-value"),
+            nadir=first(igg, "value", "value"),
+            nadir_on=first(igg, "sampled_on", "value"),
+            aplasia_on=first(aplasia, "sampled_on"),
+            aplasia_at=first(aplasia, "sampled_at"),
+        )
+        .annotate(
+            reconstitution_on=first(
+                cd19.filter(value__gte=reconstitution_at, sampled_at__gt=OuterRef("aplasia_at")), "sampled_on"
+            )
+        )
+        .values_list("pk", "peak", "peak_on", "nadir", "nadir_on", "aplasia_on", "reconstitution_on")
+    )
+
+
+def course_summaries(
+    patients: Iterable[Patient],
+    *,
+    today: dt.date | None = None,
+    id_query: QuerySet | None = None,
+    visits: Iterable[Any] | None = None,
+    last_visit_dates: Mapping[int, dt.date] | None = None,
+) -> dict[int, Course]:
     """The derived course of each patient with day 0.
 
-    Queries: CAR T/CD19/IgG labs, visits joined with their instruments, medications — 3 in all, whatever the
-    number of patients or visits.
+    Queries: the CAR T/CD19/IgG figures (per-patient subqueries), visits joined with their instruments,
+    medications — 3 in all, whatever the number of patients or visits. ``id_query``: the ids of the same
+    patients as a queryset (``.values("pk")``), filtered on as a subquery instead of one parameter per patient
+    (exports of thousands of patients); rows of patients that ``patients`` lacks are ignored. ``visits``: the
+    patients' visits, already read by the caller in the order and shape of :func:`_course_visits` (a visit may
+    lack the instruments of other diagnoses), instead of the visit query; with ``last_visit_dates`` (patient
+    id → date of the last visit), ``visits`` may leave out the visits without an instrument (they only end
+    follow-up).
     """
     patients = [p for p in patients if p.day0 is not None]
     by_id = {p.pk: p for p in patients}
     courses = {p.pk: Course(p.pk) for p in patients}
     if not patients:
         return courses
-    ids = list(by_id)
+    ids = list(by_id) if id_query is None else id_query
     aplasia_below = _setting("REGISTRY_B_CELL_APLASIA_BELOW_PER_UL", 1.0)
     reconstitution_at = _setting("REGISTRY_B_CELL_RECONSTITUTION_PER_UL", 10.0)
 
-    labs: dict[int, list[tuple[int, str, float]]] = defaultdict(list)
-    for pid, code, on, value in (
-        LabResult.objects.filter(
-            patient_id__in=ids, voided_at__isnull=True, analyte__in=("car_t", "cd19", "igg")
-        )
-        .order_by("patient_id", "sampled_at")
-        .values_list("patient_id", "analyte", "sampled_on", "value")
-    ):
-        labs[pid].append(((on - by_id[pid].day0).days, code, value))
-    for pid, rows in labs.items():
+    # One statement: each figure of the course's laboratory values is a per-patient probe of the (patient,
+    # analyte, day) index, computed by the database, instead of every CAR T, CD19 and IgG value in Python.
+    for pid, *figures in _course_lab_figures(ids, aplasia_below, reconstitution_at):
+        p = by_id.get(pid)
+        if p is None:
+            continue
         c = courses[pid]
-        for day, code, value in rows:
-            if day < 0:
-                continue
-            if code == "car_t" and (c.car_t_peak_per_ul is None or value > c.car_t_peak_per_ul):
-                c.car_t_peak_per_ul, c.car_t_peak_day = value, day
-            elif code == "igg" and (c.igg_nadir_g_l is None or value < c.igg_nadir_g_l):
-                c.igg_nadir_g_l, c.igg_nadir_day = value, day
-            elif code == "cd19":
-                if c.b_cell_aplasia_day is None and value < aplasia_below:
-                    c.b_cell_aplasia_day = day
-                elif (
-                    c.b_cell_aplasia_day is not None
-                    and c.b_cell_reconstitution_day is None
-                    and value >= reconstitution_at
-                ):
-                    c.b_cell_reconstitution_day = day
+        peak, peak_on, nadir, nadir_on, aplasia_on, reconstitution_on = figures
+        peak_day, nadir_day, aplasia_day, reconstitution_day = (
+            None if on is None else (on - p.day0).days
+            for on in (peak_on, nadir_on, aplasia_on, reconstitution_on)
+        )
+        c.car_t_peak_per_ul, c.car_t_peak_day = peak, peak_day
+        c.igg_nadir_g_l, c.igg_nadir_day = nadir, nadir_day
+        c.b_cell_aplasia_day, c.b_cell_reconstitution_day = aplasia_day, reconstitution_day
 
-    for visit in _course_visits(ids):
-        p = by_id[visit.patient_id]
-        c = courses[p.pk]
+    for visit in _course_visits(ids) if visits is None else visits:
+        p = by_id.get(visit.patient_id)
+        if p is None:
+            continue
+        c = courses[visit.patient_id]
         day = (visit.visit_date - p.day0).days
         c.last_visit_date = visit.visit_date
         status = _status_of(visit, p.diagnosis)
@@ -228,8 +269,8 @@ def course_summaries(patients: Iterable[Patient], *, today: dt.date | None = Non
         c.latest_status, c.latest_status_day = label, day
         if remission and not c.remission_reached:
             c.remission_reached, c.first_remission_day = True, day
-    meds: dict[int, list[Medication]] = defaultdict(list)
-    for med in Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True).only(
+    meds: dict[int, list[Any]] = defaultdict(list)  # named rows with the attributes of a Medication
+    for med in Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
         "patient_id",
         "medication_class",
         "started_on",
@@ -237,9 +278,13 @@ def course_summaries(patients: Iterable[Patient], *, today: dt.date | None = Non
         "restarted_for_disease_activity",
         "prednisone_equivalent_mg_per_day",
         "drug",
+        named=True,
     ):
         meds[med.patient_id].append(med)
     today = today or dt.date.today()
+    for pid, on in (last_visit_dates or {}).items():
+        if pid in courses:
+            courses[pid].last_visit_date = on
     for pid, c in courses.items():
         p = by_id[pid]
         if c.last_visit_date is not None and c.last_visit_date >= p.day0:

@@ -9,9 +9,11 @@ Queries (pinned in ``tests/registry/test_exports.py``):
 
 * tables: patients with centre; identity (date of birth for the age; names only for identified exports);
   organ involvement; prior therapies; manufacturing runs with their bag counts; infusions; lymphodepletion
-  doses; the schedule timepoints; visits joined with their instruments and timepoint; the course
-  (:func:`outcomes.selectors.course_summaries`, 3) and the safety summary
-  (:func:`adverse_events.selectors.safety_summaries`, 6) — 18 in all;
+  doses; the schedule timepoints; the course (:func:`outcomes.selectors.course_summaries`, 4: labs,
+  medications, the visits that have an instrument joined with it and their timepoint — read once for the
+  course and the visit rows —, each patient's last visit date) and the safety summary
+  (:func:`adverse_events.selectors.safety_summaries`, 6) — 18 in all, each filtering on the selected
+  patients as a subquery (not one parameter per patient);
 * with ``longitudinal=True`` (figures, tidy datasets) 6 more: CRS and ICANS assessments, infections, other
   adverse events, laboratory results, medications.
 """
@@ -24,13 +26,13 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, Infection
 from adverse_events.selectors import SafetySummary, safety_summaries
 from dosing.models import Infusion, LymphodepletionDose, ManufacturingRun
 from outcomes.models import LabResult, Medication, ScheduleTimepoint, Visit
-from outcomes.selectors import Course, course_summaries
+from outcomes.selectors import COURSE_VISIT_FIELDS, Course, course_summaries
 from outcomes.services import local_date
 from patients.models import OrganInvolvement, Patient, PatientIdentity, PriorTherapy
 from registry import access
@@ -103,7 +105,7 @@ class SeriesData:
     infusion: dict[int, dict[str, Any]] = field(default_factory=dict)  # the day-0 infusion
     reinfusions: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     lymphodepletion: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    visits: dict[int, list[VisitRow]] = field(default_factory=lambda: defaultdict(list))
+    visits: dict[int, list[VisitRow]] = field(default_factory=lambda: defaultdict(list))  # with an instrument
     timepoints: list[tuple[str, int, int, int]] = field(default_factory=list)  # code, nominal, start, end
     safety: dict[int, SafetySummary] = field(default_factory=dict)
     courses: dict[int, Course] = field(default_factory=dict)
@@ -168,66 +170,128 @@ def count_patients(series: CaseSeries, *, centre_ids: frozenset[int] | None, fil
     return series_patients(series, centre_ids=centre_ids, filters=filters).count()
 
 
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _visit_row(visit: Visit, day: int, diagnosis: str) -> VisitRow:
-    """The row of one visit. A missing instrument was cached by ``select_related``: ``getattr`` with a default
-    (``RelatedObjectDoesNotExist`` is an ``AttributeError``) never queries."""
-    row = VisitRow(day=day, timepoint=visit.timepoint.code if visit.timepoint_id else "", values={})
-    for measure in MEASURES:
-        if measure.diagnosis != diagnosis:
-            continue
-        instrument = getattr(visit, measure.instrument, None)
-        if instrument is None or instrument.voided_at is not None:
-            continue
-        value = _number(getattr(instrument, measure.field))
-        if value is not None:
-            row.values[measure.code] = value
-    instrument = {"sle": "sledai", "jdm": "jdm", "ssc": "ssc"}[diagnosis]
-    obj = getattr(visit, instrument, None)
-    if obj is not None and obj.voided_at is None:
-        if diagnosis == "sle":
-            row.remission, row.lldas = obj.doris_remission, obj.lldas
-        elif diagnosis == "jdm":
-            row.remission, row.jdm_response = obj.printo_inactive, obj.response
-        elif obj.eustar_active is not None:
-            row.remission = not obj.eustar_active
-    return row
-
-
-#: The instrument fields :func:`_visit_row` reads: the measures, the status flags, ``voided_at``.
+_MEASURES_OF = {d: tuple(m for m in MEASURES if m.diagnosis == d) for d in ("sle", "jdm", "ssc")}
+#: The instrument of each diagnosis: the only one that its visit rows and its course read.
+_INSTRUMENT_OF = {"sle": "sledai", "jdm": "jdm", "ssc": "ssc"}
+#: The instrument fields that the visit rows read (``voided_at``, the measures, the status flags) and those
+#: that the course (:func:`outcomes.selectors.course_summaries`) reads.
 _STATUS_FIELDS = {
     "sledai": ("doris_remission", "lldas"),
     "jdm": ("printo_inactive", "response"),
     "ssc": ("eustar_active",),
 }
 _INSTRUMENT_FIELDS = {
-    name: ("voided_at", *dict.fromkeys(m.field for m in MEASURES if m.instrument == name), *status)
+    name: tuple(
+        dict.fromkeys(
+            (
+                "voided_at",
+                *(m.field for m in MEASURES if m.instrument == name),
+                *status,
+                *COURSE_VISIT_FIELDS[name],
+            )
+        )
+    )
     for name, status in _STATUS_FIELDS.items()
 }
+_VISIT_COLUMNS = ("patient_id", "visit_date", "timepoint_id", "timepoint__code")
 
 
-def _visits(patient_ids: list[int]):
-    """The patients' visits for :func:`_visit_row` as plain values, in one query with joins: no model
-    instances (a registry has hundreds of thousands of visits). A visit without an instrument lacks the
-    attribute, as with ``select_related``."""
-    columns = [f"{name}__{f}" for name, fields in _INSTRUMENT_FIELDS.items() for f in ("pk", *fields)]
-    for row in (
-        Visit.objects.filter(patient_id__in=patient_ids, voided_at__isnull=True)
-        .order_by("patient_id", "visit_date", "pk")
-        .values_list("patient_id", "visit_date", "timepoint_id", "timepoint__code", *columns)
-    ):
-        visit = SimpleNamespace(
-            patient_id=row[0], visit_date=row[1], timepoint_id=row[2], timepoint=SimpleNamespace(code=row[3])
+@dataclass(frozen=True)
+class _Layout:
+    """Where one diagnosis's instrument sits in a row of :func:`_visits`' query."""
+
+    diagnosis: str
+    instrument: str
+    pk: int  # the instrument's primary key: None without one
+    fields: tuple[str, ...]  # row[pk + 1 : pk + 1 + len(fields)]
+    voided_at: int
+    measures: tuple[tuple[str, int], ...]  # (measure code, index)
+    status: dict[str, int]
+
+    @classmethod
+    def of(cls, diagnosis: str) -> _Layout:
+        name = _INSTRUMENT_OF[diagnosis]
+        pk = len(_VISIT_COLUMNS)
+        for other, fields in _INSTRUMENT_FIELDS.items():
+            if other == name:
+                break
+            pk += 1 + len(fields)
+        fields = _INSTRUMENT_FIELDS[name]
+        at = {f: pk + 1 + i for i, f in enumerate(fields)}
+        return cls(
+            diagnosis,
+            name,
+            pk,
+            fields,
+            at["voided_at"],
+            tuple((m.code, at[m.field]) for m in _MEASURES_OF[diagnosis]),
+            {f: at[f] for f in _STATUS_FIELDS[name]},
         )
-        i = 4
-        for name, fields in _INSTRUMENT_FIELDS.items():
+
+    def visit_row(self, row: tuple, day: int) -> VisitRow:
+        """The visit's instrument values (canonical measure codes) and status flags; a voided or missing
+        instrument gives none."""
+        visit = VisitRow(day=day, timepoint="" if row[2] is None else row[3], values={})
+        if row[self.pk] is None or row[self.voided_at] is not None:
+            return visit
+        for code, i in self.measures:
             if row[i] is not None:
-                values = row[i + 1 : i + 1 + len(fields)]
-                setattr(visit, name, SimpleNamespace(**dict(zip(fields, values, strict=True))))
-            i += 1 + len(fields)
+                visit.values[code] = float(row[i])
+        status = self.status
+        if self.diagnosis == "sle":
+            visit.remission, visit.lldas = row[status["doris_remission"]], row[status["lldas"]]
+        elif self.diagnosis == "jdm":
+            visit.remission, visit.jdm_response = row[status["printo_inactive"]], row[status["response"]]
+        elif row[status["eustar_active"]] is not None:
+            visit.remission = not row[status["eustar_active"]]
+        return visit
+
+
+_LAYOUTS = {d: _Layout.of(d) for d in _INSTRUMENT_OF}
+
+
+def _last_visit_dates(patient_ids: Any) -> dict[int, dt.date]:
+    """Each patient's last visit date (any visit, with or without an instrument). One query."""
+    return dict(
+        Visit.objects.filter(patient_id__in=patient_ids, voided_at__isnull=True)
+        .order_by()
+        .values("patient_id")
+        .annotate(last=Max("visit_date"))
+        .values_list("patient_id", "last")
+    )
+
+
+def _visits(patient_ids: Any, by_id: dict[int, Patient], rows: dict[int, list[VisitRow]]):
+    """The patients' visits, read once for both the visit rows and the course: appends each visit's
+    :class:`VisitRow` to ``rows`` and yields the visit as :func:`outcomes.selectors.course_summaries` reads
+    it. One query with joins, plain values (no model instances: a registry has hundreds of thousands of
+    visits); a visit carries only the instrument of the patient's diagnosis (the only one either reads) and
+    lacks the attribute without one, as with ``select_related``. Visits of patients missing from ``by_id``
+    (added to the series meanwhile) are skipped.
+
+    Only visits with an instrument: the others (three in four — the daily visits of the admission) give
+    no value, no status and no row of any table, figure or dataset; they only end follow-up, which
+    :func:`_last_visit_dates` reads."""
+    columns = [f"{name}__{f}" for name, fields in _INSTRUMENT_FIELDS.items() for f in ("pk", *fields)]
+    with_instrument = Q()
+    for name in _INSTRUMENT_FIELDS:
+        with_instrument |= Q(**{f"{name}__isnull": False})
+    for row in (
+        Visit.objects.filter(with_instrument, patient_id__in=patient_ids, voided_at__isnull=True)
+        .order_by("patient_id", "visit_date", "pk")
+        .values_list(*_VISIT_COLUMNS, *columns)
+    ):
+        pid = row[0]
+        p = by_id.get(pid)
+        if p is None:
+            continue
+        layout = _LAYOUTS[p.diagnosis]
+        rows[pid].append(layout.visit_row(row, (row[1] - p.day0).days))
+        visit = SimpleNamespace(patient_id=pid, visit_date=row[1])
+        if row[layout.pk] is not None:
+            start = layout.pk + 1
+            values = dict(zip(layout.fields, row[start : start + len(layout.fields)], strict=True))
+            setattr(visit, layout.instrument, SimpleNamespace(**values))
         yield visit
 
 
@@ -246,10 +310,12 @@ def series_data(
     numbers; ``longitudinal`` adds the day-by-day data of the figures and tidy datasets.
     """
     filters = filters or ExportFilters()
-    patients = list(series_patients(series, centre_ids=centre_ids, filters=filters))
+    selected = series_patients(series, centre_ids=centre_ids, filters=filters)
+    patients = list(selected)
     data = SeriesData(series=series, filters=filters, patients=patients, longitudinal=longitudinal)
-    ids = [p.pk for p in patients]
-    by_id = {p.pk: p for p in patients}
+    # The patients' ids as a subquery, not one parameter per patient (a series may hold thousands).
+    ids = selected.order_by().values("pk")
+    infused_ids = ids.filter(day0__isnull=False)
 
     fields = ["patient_id", "date_of_birth"]
     if identified:
@@ -325,21 +391,24 @@ def series_data(
         (tp.code, tp.nominal_day, *tp.window()) for tp in ScheduleTimepoint.objects.filter(protocol="default")
     ]
     infused = [p for p in patients if p.day0 is not None]
-    infused_ids = [p.pk for p in infused]
-    for visit in _visits(infused_ids):
-        p = by_id[visit.patient_id]
-        data.visits[p.pk].append(_visit_row(visit, (visit.visit_date - p.day0).days, p.diagnosis))
-
-    data.courses = course_summaries(infused)
-    data.safety = safety_summaries(infused)
+    by_id = {p.pk: p for p in infused}
+    # The course reads the visits as _visits yields them, which also fills the visit rows.
+    data.courses = course_summaries(
+        infused,
+        id_query=infused_ids,
+        visits=_visits(infused_ids, by_id, data.visits),
+        last_visit_dates=_last_visit_dates(infused_ids),
+    )
+    data.safety = safety_summaries(infused, id_query=infused_ids)
     if longitudinal:
-        _load_longitudinal(data, infused)
+        _load_longitudinal(data, infused, infused_ids)
     return data
 
 
-def _load_longitudinal(data: SeriesData, infused: list[Patient]) -> None:
+def _load_longitudinal(data: SeriesData, infused: list[Patient], ids: Any) -> None:
+    """The day-by-day data of ``infused`` (``ids``: their ids as a subquery; rows of patients missing from
+    ``infused``, added to the series meanwhile, are skipped)."""
     by_id = {p.pk: p for p in infused}
-    ids = list(by_id)
 
     def day_of_moment(pid: int, moment: dt.datetime) -> int:
         p = by_id[pid]
@@ -354,6 +423,8 @@ def _load_longitudinal(data: SeriesData, infused: list[Patient]) -> None:
             .order_by("patient_id", "assessed_at")
             .values_list("patient_id", "assessed_at", "grade")
         ):
+            if pid not in by_id:
+                continue
             day = day_of_moment(pid, moment)
             target[pid][day] = max(grade, target[pid].get(day, 0))
     for row in (
@@ -362,6 +433,8 @@ def _load_longitudinal(data: SeriesData, infused: list[Patient]) -> None:
         .values("patient_id", "onset_on", "resolved_on", "grade", "organism_type", "site")
     ):
         pid = row["patient_id"]
+        if pid not in by_id:
+            continue
         data.infections[pid].append(
             {
                 "day": day_of(pid, row["onset_on"]),
@@ -377,6 +450,8 @@ def _load_longitudinal(data: SeriesData, infused: list[Patient]) -> None:
         .values("patient_id", "started_on", "grade", "serious", "term")
     ):
         pid = row["patient_id"]
+        if pid not in by_id:
+            continue
         data.adverse_events[pid].append(
             {
                 "day": day_of(pid, row["started_on"]),
@@ -390,6 +465,8 @@ def _load_longitudinal(data: SeriesData, infused: list[Patient]) -> None:
         .order_by("patient_id", "sampled_at", "analyte")
         .values_list("patient_id", "sampled_on", "analyte", "value")
     ):
+        if pid not in by_id:
+            continue
         data.labs[pid].append(((on - by_id[pid].day0).days, analyte, value))
     for row in (
         Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True)
@@ -397,6 +474,8 @@ def _load_longitudinal(data: SeriesData, infused: list[Patient]) -> None:
         .values("patient_id", "drug", "medication_class", "started_on", "stopped_on")
     ):
         pid = row["patient_id"]
+        if pid not in by_id:
+            continue
         data.medications[pid].append(
             {
                 "drug": row["drug"],

@@ -189,8 +189,9 @@ def test_table_assembly_query_count_does_not_grow_with_patients(
         return tables.build_tables(data, policy)
 
     # patients (with centre); identity; organs; prior therapies; runs with bag counts; infusions;
-    # lymphodepletion; schedule timepoints; visits with instruments; course (labs, visits, medications);
-    # safety (CRS, ICANS, labs, supportive care, infections, adverse events)
+    # lymphodepletion; schedule timepoints; course (labs, visits with instruments — read once for the course
+    # and the visit rows —, last visit dates, medications); safety (CRS, ICANS, labs, supportive care,
+    # infections, adverse events)
     with django_assert_num_queries(18):
         two = assemble(series)
     with django_assert_num_queries(18):

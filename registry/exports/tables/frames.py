@@ -1,0 +1,311 @@
+"""Per-patient rows of the case-series tables (one row per child; the columns of
+:mod:`registry.exports.definitions`), built from :class:`~registry.exports.selectors.SeriesData`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from patients.models import Diagnosis, TherapyClass
+from patients.selectors import completed_years
+from registry.exports.definitions import (
+    ACTIVITY_MEASURE,
+    EFFICACY_TIMEPOINTS,
+    IDENTITY_COLUMNS,
+    KEY_COLUMNS,
+    MEASURES,
+    PATIENT_COLUMNS,
+    Column,
+)
+from registry.exports.modes import ExportPolicy
+from registry.exports.selectors import SeriesData, VisitRow
+from registry.exports.tables.summary import percent_change
+
+LD_ABBREVIATIONS = {"fludarabine": "Flu", "cyclophosphamide": "Cy", "bendamustine": "Benda"}
+REMISSION_LABEL = {
+    "sle": "DORIS remission",
+    "jdm": "PRINTO inactive disease",
+    "ssc": "EUSTAR-AI < 2.5",
+}
+
+
+# --- per-patient rows ---------------------------------------------------------------------------------------
+
+
+def _key(data: SeriesData, patient: Any, policy: ExportPolicy) -> dict[str, Any]:
+    row = {
+        "patient": policy.patient_label(patient.pk, patient.code),
+        "centre": policy.centre_code(patient.centre_id, patient.centre.code),
+        "diagnosis": patient.diagnosis,
+        "_centre_label": policy.centre_label(patient.centre_id, patient.centre.name, patient.centre.code),
+    }
+    if policy.shows_identity:
+        identity = data.identity.get(patient.pk, {})
+        born = data.date_of_birth.get(patient.pk)
+        row |= {
+            "given_name": identity.get("given_name"),
+            "family_name": identity.get("family_name"),
+            "date_of_birth": born.isoformat() if born else None,
+            "hospital_number": identity.get("hospital_number"),
+            "infusion_date": patient.day0.isoformat() if patient.day0 else None,
+        }
+    return row
+
+
+def _baseline_value(visits: list[VisitRow], code: str) -> float | None:
+    value = None
+    for visit in visits:
+        if visit.day <= 0 and code in visit.values:
+            value = visit.values[code]
+    return value
+
+
+def _value_at(
+    data: SeriesData, visits: list[VisitRow], code: str, timepoint: str
+) -> tuple[float | None, int | None]:
+    """The measure at a timepoint: baseline, a scheduled month (its visit, else the unscheduled visit in its
+    window closest to the nominal day) or the last follow-up after day 0. Returns (value, study day)."""
+    if timepoint == "baseline":
+        return _baseline_value(visits, code), None
+    if timepoint == "last":
+        after = [v for v in visits if v.day > 0 and code in v.values]
+        return (after[-1].values[code], after[-1].day) if after else (None, None)
+    for visit in visits:
+        if visit.timepoint == timepoint and code in visit.values:
+            return visit.values[code], visit.day
+    window = next(
+        ((nominal, start, end) for c, nominal, start, end in data.timepoints if c == timepoint), None
+    )
+    if window is None:
+        return None, None
+    nominal, start, end = window
+    candidates = [v for v in visits if not v.timepoint and start <= v.day <= end and code in v.values]
+    if not candidates:
+        return None, None
+    best = min(candidates, key=lambda v: (abs(v.day - nominal), v.day))
+    return best.values[code], best.day
+
+
+def baseline_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
+    rows = []
+    for p in data.patients:
+        prior = data.prior.get(p.pk, [])
+        lines = [t for t in prior if t["therapy_class"] != TherapyClass.GLUCOCORTICOID]
+        organs = data.organs.get(p.pk, [])
+        visits = data.visits.get(p.pk, [])
+        duration = (
+            round((p.day0 - p.diagnosis_date).days / 365.25, 1) if p.day0 and p.diagnosis_date else None
+        )
+        row = _key(data, p, policy) | {
+            "sex": p.sex,
+            "age_at_infusion_years": completed_years(data.date_of_birth.get(p.pk), p.day0),
+            "disease_duration_years": duration,
+            "treatment_pathway": p.treatment_pathway,
+            "organ_involvement": "; ".join(organs),
+            "organs_involved": len(organs),
+            "prior_lines": len(lines),
+            "b_cell_targeted_prior": any(
+                t["b_cell_targeted"] or t["therapy_class"] == TherapyClass.B_CELL for t in prior
+            ),
+            "prior_therapies": "; ".join(t["drug"] for t in lines),
+            "_organs": set(organs),
+        }
+        for m in MEASURES:
+            row[f"baseline_{m.code}"] = (
+                _baseline_value(visits, m.code) if m.diagnosis == p.diagnosis else None
+            )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=_frame_columns("baseline", policy) + ["_centre_label", "_organs"])
+
+
+def _regimen(doses: list[dict[str, Any]]) -> str:
+    agents = {d["agent"] for d in doses}
+    return "/".join(LD_ABBREVIATIONS[a] for a in LD_ABBREVIATIONS if a in agents)
+
+
+def dosing_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
+    rows = []
+    for p in data.patients:
+        runs = data.runs.get(p.pk, [])
+        infusion = data.infusion.get(p.pk)
+        run = None
+        if infusion is not None:
+            run = next((r for r in runs if r["pk"] == infusion["run_id"]), None)
+        if run is None and runs:
+            run = runs[-1]
+        doses = data.lymphodepletion.get(p.pk, [])
+        totals = dict.fromkeys(LD_ABBREVIATIONS)
+        for d in doses:
+            totals[d["agent"]] = (totals[d["agent"]] or 0.0) + float(d["mg_per_m2"])
+        apheresis = run["apheresis__performed_on"] if run else None
+        row = _key(data, p, policy) | {
+            "product": run["product__code"] if run else None,
+            "manufacturing_outcome": run["outcome"] if run else None,
+            "manufacturing_runs": len(runs),
+            "product_state": run["product_state"] if run else None,
+            "vein_to_vein_days": (infusion["infused_on"] - apheresis).days
+            if infusion and apheresis
+            else None,
+            "apheresis_day": p.study_day(apheresis),
+            "manufacturing_days": (run["finished_on"] - run["started_on"]).days if run else None,
+            "transduction_pct": _float(run and run["transduction_efficiency_pct"]),
+            "viability_pct": _float(run and run["viability_pct"]),
+            "cd4_cd8_ratio": _float(run and run["cd4_cd8_ratio"]),
+            "vector_copy_number": _float(run and run["vector_copy_number"]),
+            "bags": run["bag_count"] if run else None,
+            "weight_kg": _float(infusion and infusion["weight_kg"]),
+            "car_t_cells_infused": _rounded(infusion and infusion["car_t_cells_infused"]),
+            "dose_per_kg": _rounded(infusion and infusion["dose_per_kg"]),
+            "percent_of_target": round(infusion["percent_of_target"], 1) if infusion else None,
+            "dose_window": infusion["dose_window"] if infusion else None,
+            "reinfusions": data.reinfusions.get(p.pk, 0),
+            "lymphodepletion_regimen": _regimen(doses) or None,
+            "lymphodepletion_start_day": p.study_day(min(d["given_on"] for d in doses)) if doses else None,
+            "fludarabine_mg_m2": totals["fludarabine"],
+            "cyclophosphamide_mg_m2": totals["cyclophosphamide"],
+            "bendamustine_mg_m2": totals["bendamustine"],
+            "_infused": infusion is not None,
+            "_reinfused": data.reinfusions.get(p.pk, 0) > 0,
+        }
+        rows.append(row)
+    extra = ["_centre_label", "_infused", "_reinfused"]
+    return pd.DataFrame(rows, columns=_frame_columns("dosing", policy) + extra)
+
+
+def _float(value: Any) -> float | None:
+    return None if value in (None, False) else float(value)
+
+
+def _rounded(value: Any) -> float | None:
+    """Cell counts and doses per kg to the whole cell (floating-point noise such as 999999.9999 dropped)."""
+    return None if value in (None, False) else float(round(float(value)))
+
+
+def safety_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
+    rows = []
+    for p in data.infused:
+        s = data.safety[p.pk]
+        rows.append(
+            _key(data, p, policy)
+            | {
+                "crs_max_grade": s.crs_max_grade,
+                "crs_onset_day": s.crs_onset_day,
+                "crs_duration_days": s.crs_duration_days,
+                "tocilizumab_doses": s.tocilizumab_doses,
+                "crs_corticosteroids": s.crs_corticosteroids,
+                "icans_max_grade": s.icans_max_grade,
+                "icans_onset_day": s.icans_onset_day,
+                "icans_duration_days": s.icans_duration_days,
+                "icaht_early_grade": s.icaht_early,
+                "icaht_late_grade": s.icaht_late,
+                "neutrophil_recovery_day": s.neutrophil_recovery_day,
+                "transfusions": s.transfusions,
+                "gcsf": s.gcsf,
+                "infections": s.infections,
+                "severe_infections": s.severe_infections,
+                "max_infection_grade": s.max_infection_grade,
+                "serious_adverse_events": s.serious_adverse_events,
+                "max_ae_grade": s.max_ae_grade,
+                "died": p.death_date is not None,
+                "_tocilizumab": s.tocilizumab_doses > 0,
+                "_any_infection": s.infections > 0,
+                "_severe_infection": s.severe_infections > 0,
+                "_sae": s.serious_adverse_events > 0,
+                "_ae_grade3": s.max_ae_grade >= 3,
+            }
+        )
+    extra = ["_centre_label", "_tocilizumab", "_any_infection", "_severe_infection", "_sae", "_ae_grade3"]
+    return pd.DataFrame(rows, columns=_frame_columns("safety", policy) + extra)
+
+
+def _last_flag(visits: list[VisitRow], attribute: str) -> Any:
+    value = None
+    for visit in visits:
+        if visit.day > 0 and getattr(visit, attribute) not in (None, ""):
+            value = getattr(visit, attribute)
+    return value
+
+
+def efficacy_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
+    rows = []
+    hidden: list[str] = []
+    for m in MEASURES:
+        for tp, _label in EFFICACY_TIMEPOINTS:
+            hidden.append(f"_m:{m.code}:{tp}")
+            if tp != "baseline":
+                hidden.append(f"_c:{m.code}:{tp}")
+    empty = dict.fromkeys(hidden)  # the measures of the other diagnoses stay empty
+    for p in data.infused:
+        course = data.courses[p.pk]
+        visits = data.visits.get(p.pk, [])
+        followed = course.last_follow_up_day is not None and course.last_follow_up_day > 0
+        main = ACTIVITY_MEASURE[p.diagnosis]
+        row = _key(data, p, policy) | {"activity_measure": main}
+        values: dict[str, Any] = dict(empty)
+        for m in MEASURES:
+            if m.diagnosis != p.diagnosis:
+                continue
+            baseline = None
+            for tp, _label in EFFICACY_TIMEPOINTS:
+                value, day = _value_at(data, visits, m.code, tp)
+                values[f"_m:{m.code}:{tp}"] = value
+                if tp == "baseline":
+                    baseline = value
+                else:
+                    values[f"_c:{m.code}:{tp}"] = percent_change(value, baseline)
+                if m.code == main:
+                    row[f"activity_{tp}"] = value
+                    if tp == "last":
+                        row["activity_last_day"] = day
+                    if tp != "baseline":
+                        row[f"activity_change_{tp}_pct"] = percent_change(value, baseline)
+        lldas = _last_flag(visits, "lldas")
+        response = _last_flag(visits, "jdm_response")
+        row |= {
+            "remission_reached": course.remission_reached,
+            "first_remission_day": course.first_remission_day,
+            "remission_at_last": _last_flag(visits, "remission"),
+            "lldas_at_last": lldas if p.diagnosis == Diagnosis.SLE else None,
+            "jdm_response_at_last": response if p.diagnosis == Diagnosis.JDM else None,
+            "latest_status": course.latest_status or None,
+            "flares": len(course.flares),
+            "immunomodulator_free": course.immunomodulator_free if followed else None,
+            "immunomodulator_free_since_day": course.immunomodulator_free_since_day if followed else None,
+            "b_cell_aplasia_day": course.b_cell_aplasia_day,
+            "b_cell_reconstitution_day": course.b_cell_reconstitution_day,
+            "car_t_peak_per_ul": course.car_t_peak_per_ul,
+            "car_t_peak_day": course.car_t_peak_day,
+            "igg_nadir_g_l": course.igg_nadir_g_l,
+            "last_follow_up_day": course.last_follow_up_day,
+            "follow_up_months": course.follow_up_months if followed else None,
+            "_b_cell_aplasia": course.b_cell_aplasia_day is not None,
+            "_reconstituted": (course.b_cell_reconstitution_day is not None)
+            if course.b_cell_aplasia_day is not None
+            else None,
+            "_free_after_reconstitution": (course.immunomodulator_free if followed else None)
+            if course.b_cell_reconstitution_day is not None
+            else None,
+            "_flare": len(course.flares) > 0 if followed else None,
+            **values,
+        }
+        rows.append(row)
+    return pd.DataFrame(
+        rows,
+        columns=_frame_columns("efficacy", policy)
+        + ["_centre_label", "_b_cell_aplasia", "_reconstituted", "_free_after_reconstitution", "_flare"]
+        + hidden,
+    )
+
+
+def _frame_columns(table: str, policy: ExportPolicy) -> list[str]:
+    return [c.name for c in visible_columns(table, policy)]
+
+
+def visible_columns(table: str, policy: ExportPolicy) -> list[Column]:
+    """The per-patient columns of ``table`` under ``policy``: identity only when identified, no free text
+    in external exports."""
+    columns = [KEY_COLUMNS[0], *(IDENTITY_COLUMNS if policy.shows_identity else ()), *KEY_COLUMNS[1:]]
+    columns += list(PATIENT_COLUMNS[table])
+    return [c for c in columns if not (c.free_text and policy.drops_free_text)]
