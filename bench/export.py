@@ -1,120 +1,27 @@
 """Long-format export of all visits and laboratory values: rows/s vs PostgreSQL ``COPY (SELECT …) TO STDOUT``,
 peak memory at 1,000 and at all patients.
 
-``registry.exports`` has no streaming export yet (its tidy datasets are built in memory with pandas), so the
-candidate is implemented **here, in the benchmark only**: the internal-mode long format (registry code,
-centre, diagnosis, study day, timepoint, variable, value, unit — study days, never dates; voided rows and
-patients without day 0 left out) as one SELECT, streamed through a Django ``StreamingHttpResponse`` from
-``COPY (SELECT …) TO STDOUT (FORMAT csv)``. Baseline: the same ``COPY`` read and discarded. A second line
-shows the per-row Python path (server-side cursor + ``csv.writer``) for reference. Budget (DESIGN §7):
-throughput ≥ 0.5× COPY; memory flat from 1,000 to 10,000 patients. On SQLite (no COPY) only the Python path
-runs.
+Candidate: the application's own streaming export, :class:`registry.exports.stream.LongExport` — what the
+download view returns (its ``StreamingHttpResponse`` read to the end, the export logged) for a registry-wide
+coordinator, internal mode, no filters. Baseline: the raw ``COPY`` of the very same SELECT
+(:func:`registry.exports.longformat.query`) read through psycopg and discarded, in the same run. A second line
+shows the application's per-row path (a chunked cursor and ``csv.writer``, what SQLite uses) against the same
+baseline. Budget (DESIGN §7): throughput ≥ 0.5× COPY; memory flat from 1,000 to 10,000 patients. On SQLite
+(no COPY) only the per-row path runs, without a baseline.
 """
 
 from __future__ import annotations
 
-import csv
 import tracemalloc
-from collections.abc import Iterator
+from typing import Any
 
-from django.db import connection, transaction
-from django.http import StreamingHttpResponse
+from django.db import connection
+from psycopg import sql
 
-from bench.common import Env, Result, alternate
+from bench.common import Env, Result, alternate, users
 
 NAME = "export"
 BUDGET = 0.5
-HEADER = ("patient", "centre", "diagnosis", "study_day", "timepoint", "variable", "value", "unit")
-
-INSTRUMENTS = {
-    "outcomes_sledaiassessment": (
-        ("sledai_2k", ""),
-        ("clinical_sledai_2k", ""),
-        ("physician_global", ""),
-        ("prednisone_mg_per_day", "mg/day"),
-        ("egfr", "mL/min/1.73 m²"),
-        ("doris_remission", "bool"),
-        ("lldas", "bool"),
-    ),
-    "outcomes_jdmassessment": (
-        ("cmas", ""),
-        ("mmt8", ""),
-        ("physician_global", ""),
-        ("chaq", ""),
-        ("total_improvement_score", ""),
-        ("printo_inactive", "bool"),
-    ),
-    "outcomes_sscassessment": (
-        ("mrss", ""),
-        ("eustar_activity_index", ""),
-        ("fvc_percent_predicted", "percent predicted"),
-        ("dlco_percent_predicted", "percent predicted"),
-    ),
-}
-
-
-def long_format_sql(vendor: str) -> str:
-    """Long format of visits (a row per visit and per instrument value) and labs, for one case series."""
-    from outcomes.labs import ANALYTES
-
-    def day(column: str) -> str:
-        if vendor == "postgresql":
-            return f"({column} - p.day0)"
-        return f"CAST(julianday({column}) - julianday(p.day0) AS INTEGER)"
-
-    real = "DOUBLE PRECISION" if vendor == "postgresql" else "REAL"
-    units = " UNION ALL ".join(
-        f"SELECT '{code}' AS analyte, '{a.unit}' AS unit" for code, a in ANALYTES.items()
-    )
-    patients = (
-        "FROM patients_patient p JOIN registry_centre c ON c.id = p.centre_id "
-        "JOIN registry_caseseries_patients sp ON sp.patient_id = p.id AND sp.caseseries_id = %(series)s"
-    )
-    where = "p.voided_at IS NULL AND p.day0 IS NOT NULL"
-    parts = [
-        f"SELECT p.code, c.code, p.diagnosis, {day('v.visit_date')}, COALESCE(t.code, ''), 'visit', "
-        f"CAST(NULL AS {real}), '' {patients} JOIN outcomes_visit v ON v.patient_id = p.id "
-        f"LEFT JOIN outcomes_scheduletimepoint t ON t.id = v.timepoint_id "
-        f"WHERE {where} AND v.voided_at IS NULL"
-    ]
-    for table, variables in INSTRUMENTS.items():
-        for variable, unit in variables:
-            value = (
-                f"CASE WHEN i.{variable} THEN 1.0 ELSE 0.0 END"
-                if unit == "bool"
-                else f"CAST(i.{variable} AS {real})"
-            )
-            parts.append(
-                f"SELECT p.code, c.code, p.diagnosis, {day('v.visit_date')}, COALESCE(t.code, ''), "
-                f"'{variable}', "
-                f"{value}, '{'' if unit == 'bool' else unit}' {patients} "
-                f"JOIN outcomes_visit v ON v.patient_id = p.id JOIN {table} i ON i.visit_id = v.id "
-                f"LEFT JOIN outcomes_scheduletimepoint t ON t.id = v.timepoint_id "
-                f"WHERE {where} AND v.voided_at IS NULL AND i.voided_at IS NULL AND i.{variable} IS NOT NULL"
-            )
-    parts.append(
-        f"SELECT p.code, c.code, p.diagnosis, {day('l.sampled_on')}, '', l.analyte, l.value, u.unit "
-        f"{patients} "
-        f"JOIN outcomes_labresult l ON l.patient_id = p.id LEFT JOIN ({units}) u ON u.analyte = l.analyte "
-        f"WHERE {where} AND l.voided_at IS NULL"
-    )
-    return "\nUNION ALL\n".join(parts)
-
-
-def copy_chunks(sql: str, series_id: int) -> Iterator[memoryview]:
-    """``COPY (sql) TO STDOUT`` as CSV with a header line, chunk by chunk (PostgreSQL)."""
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)", {"series": series_id}) as copy,
-    ):
-        yield from copy
-
-
-def streaming_export(sql: str, series_id: int) -> StreamingHttpResponse:
-    """The candidate: what an export view would return — the COPY stream, never held in memory."""
-    response = StreamingHttpResponse(copy_chunks(sql, series_id), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="long_format.csv"'
-    return response
 
 
 class _Sink:
@@ -124,53 +31,45 @@ class _Sink:
         self.bytes = 0
         self.lines = 0
 
-    def write(self, data: str) -> int:
-        self.bytes += len(data)
-        self.lines += data.count("\n")
-        return len(data)
-
     def feed(self, chunk: bytes | memoryview) -> None:
-        data = bytes(chunk)  # what a response would send (StreamingHttpResponse makes bytes too)
+        data = bytes(chunk)  # what a response sends (StreamingHttpResponse makes bytes too)
         self.bytes += len(data)
         self.lines += data.count(b"\n")
 
 
-def run_candidate(sql: str, series_id: int) -> int:
+def run_candidate(user: Any, series: Any) -> int:
+    """The application's download: the view's response, streamed to the end (and logged)."""
+    from registry.exports.stream import LongExport
+
+    response = LongExport(user=user, series=series, centre_ids=None).response()
     sink = _Sink()
-    for chunk in streaming_export(sql, series_id).streaming_content:
+    for chunk in response.streaming_content:
+        sink.feed(chunk)
+    response.close()
+    return sink.lines - 1
+
+
+def run_cursor_path(user: Any, series: Any) -> int:
+    """The application's per-row path (chunked cursor + ``csv.writer``), as SQLite runs it."""
+    from registry.exports import longformat, stream
+
+    sink = _Sink()
+    for chunk in stream.cursor_chunks(longformat.query(series, centre_ids=None, for_copy=False)):
         sink.feed(chunk)
     return sink.lines - 1
 
 
-def run_baseline(sql: str, series_id: int) -> int:
+def run_baseline(series: Any) -> int:
+    """``COPY`` of the same SELECT, straight from psycopg, every row discarded."""
+    from registry.exports import longformat
+
+    query = longformat.query(series, centre_ids=None, for_copy=True)
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER)").format(sql.SQL(query.sql))
     sink = _Sink()
-    for chunk in copy_chunks(sql, series_id):
-        sink.feed(chunk)
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, query.params) as copy:
+        for chunk in copy:
+            sink.feed(chunk)
     return sink.lines - 1
-
-
-def run_python(sql: str, series_id: int) -> int:
-    """Per-row Python: a server-side cursor (PostgreSQL) read in batches, each row through ``csv.writer``."""
-    sink = _Sink()
-    writer = csv.writer(sink, lineterminator="\n")
-    writer.writerow(HEADER)
-    rows = 0
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            connection.ensure_connection()
-            cursor = connection.connection.cursor(name="bench_long_format")
-            cursor.itersize = 5000
-            cursor.execute(sql, {"series": series_id})
-        else:
-            cursor = connection.cursor()
-            cursor.execute(sql, {"series": series_id})
-        try:
-            for row in cursor:
-                writer.writerow(row)
-                rows += 1
-        finally:
-            cursor.close()
-    return rows
 
 
 def peak_mib(fn, *args) -> float:
@@ -183,22 +82,22 @@ def peak_mib(fn, *args) -> float:
 
 
 def run(env: Env) -> None:
-    sql = long_format_sql(env.vendor)
+    user = users()["coordinator"]
     if env.vendor != "postgresql":
-        env.skip(NAME, "COPY (baseline and streamed candidate) needs PostgreSQL; the Python path only")
+        env.skip(NAME, "COPY (baseline and streamed candidate) needs PostgreSQL; the per-row path only")
     peaks: dict[int, float] = {}
     for size in env.sizes:
         series = env.subset(size)
         n = series.patients.count()
         repeat = 1 if env.smoke else 3
         if env.vendor != "postgresql":
-            rows = run_python(sql, series.pk)
-            seconds, _ = alternate(lambda series=series: run_python(sql, series.pk), lambda: None, repeat)
-            peaks[n] = peak_mib(run_python, sql, series.pk)
+            rows = run_cursor_path(user, series)
+            seconds, _ = alternate(lambda series=series: run_cursor_path(user, series), lambda: None, repeat)
+            peaks[n] = peak_mib(run_cursor_path, user, series)
             env.report(
                 Result(
                     NAME,
-                    f"export: long format via Python, {n:,} patients ({rows:,} rows)",
+                    f"export: long format, per-row path, {n:,} patients ({rows:,} rows)",
                     rows / seconds,
                     None,
                     "rows/s",
@@ -206,18 +105,21 @@ def run(env: Env) -> None:
                 )
             )
             continue
-        rows = run_baseline(sql, series.pk)
+        rows = run_baseline(series)
+        candidate_rows = run_candidate(user, series)
+        if candidate_rows != rows:
+            raise AssertionError(f"the export streamed {candidate_rows} rows, COPY {rows}")
         candidate, baseline = alternate(
-            lambda series=series: run_candidate(sql, series.pk),
-            lambda series=series: run_baseline(sql, series.pk),
+            lambda series=series: run_candidate(user, series),
+            lambda series=series: run_baseline(series),
             repeat,
         )
         ratio = baseline / candidate  # throughput ratio
-        peaks[n] = peak_mib(run_candidate, sql, series.pk)
+        peaks[n] = peak_mib(run_candidate, user, series)
         env.report(
             Result(
                 NAME,
-                f"export: long format streamed from COPY, {n:,} patients ({rows:,} rows)",
+                f"export: long format (app, COPY stream), {n:,} patients ({rows:,} rows)",
                 rows / candidate,
                 rows / baseline,
                 "rows/s",
@@ -229,20 +131,20 @@ def run(env: Env) -> None:
         )
         if not env.smoke or size == env.sizes[-1]:
             python, baseline = alternate(
-                lambda series=series: run_python(sql, series.pk),
-                lambda series=series: run_baseline(sql, series.pk),
+                lambda series=series: run_cursor_path(user, series),
+                lambda series=series: run_baseline(series),
                 1,
                 warmup=0,
             )
             env.report(
                 Result(
                     NAME,
-                    f"export: same rows per-row Python csv (reference), {n:,} patients",
+                    f"export: same rows, app's per-row path (reference), {n:,} patients",
                     rows / python,
                     rows / baseline,
                     "rows/s",
                     ratio=baseline / python,
-                    note=f"peak {peak_mib(run_python, sql, series.pk):.2f} MiB",
+                    note=f"peak {peak_mib(run_cursor_path, user, series):.2f} MiB",
                 )
             )
     if len(peaks) >= 2:

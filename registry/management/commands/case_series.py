@@ -3,6 +3,11 @@
     python manage.py case_series --table all --format xlsx --output series.xlsx
     python manage.py case_series --table safety --format csv --output out/ --centre ROM
     python manage.py case_series --format tidy --output tidy.zip --mode external --recipient "EBMT registry"
+    python manage.py case_series --format long --output long.csv --diagnosis sle
+
+``--format long`` streams every visit and laboratory value in long format (one row per patient × study day
+× variable, internal mode only) to the ``--output`` file and writes its data dictionary next to it
+(``<name>-dictionary.csv``); see :mod:`registry.exports.stream`.
 
 ``--output`` is a file for ``xlsx`` and ``html``, and for ``csv`` of one table with ``--part``; otherwise (CSV
 of several files, tidy datasets) a directory (created if needed) or a ``.zip`` archive. ``--series`` may be
@@ -21,11 +26,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
 from patients.models import Diagnosis
-from registry.exports import builder, services
+from registry.exports import builder, longformat, services
 from registry.exports.builder import ExportRequest
 from registry.exports.definitions import FIGURES, TABLES
 from registry.exports.figures import render
 from registry.exports.selectors import ExportFilters
+from registry.exports.stream import FORMAT as LONG_FORMAT
+from registry.exports.stream import LongExport
 from registry.management.base import RegistryCommand
 from registry.models import CaseSeries, Centre, ExportMode
 
@@ -42,7 +49,13 @@ class Command(RegistryCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--table", choices=[*TABLES, "all"], default="all")
-        parser.add_argument("--format", dest="fmt", choices=builder.FORMATS, required=True)
+        parser.add_argument(
+            "--format",
+            dest="fmt",
+            choices=[*builder.FORMATS, LONG_FORMAT],
+            required=True,
+            help="long: every visit and lab value, one row per patient × study day × variable (internal).",
+        )
         parser.add_argument("--output", required=True, help="File, directory or .zip (see the module help).")
         parser.add_argument("--series", default="", help="Case series name (default: the only one).")
         parser.add_argument("--centre", default="", help="Centre code, e.g. ROM.")
@@ -83,6 +96,9 @@ class Command(RegistryCommand):
         series = self._series(options["series"])
         if options["centre"] and not Centre.objects.filter(code=options["centre"]).exists():
             raise CommandError(f"No centre with code '{options['centre']}'.")
+        if options["fmt"] == LONG_FORMAT:
+            self._long(series, options)
+            return
         try:
             policy = services.policy_for(
                 options["mode"], recipient=options["recipient"], threshold=options["threshold"]
@@ -118,6 +134,29 @@ class Command(RegistryCommand):
         self.stdout.write(f"Case series '{series.name}' ({request.policy.mode}): {counts}.")
         for path in written:
             self.stdout.write(f"  wrote {path}")
+
+    def _long(self, series: CaseSeries, options: dict[str, Any]) -> None:
+        if options["mode"] != ExportMode.INTERNAL:
+            raise CommandError("--format long is internal only; use --format tidy for an external export.")
+        if options["part"] or options["figures"]:
+            raise CommandError("--part and --figures do not apply to --format long.")
+        output = Path(options["output"])
+        if output.is_dir():
+            raise CommandError(f"--output must be a file for --format long; '{output}' is a directory.")
+        filters = ExportFilters(
+            centre=options["centre"],
+            diagnosis=options["diagnosis"],
+            product=options["product"],
+            infused_from=options["infused_from"],
+            infused_to=options["infused_to"],
+        )
+        export = LongExport(user=self.system_user, series=series, centre_ids=None, filters=filters)
+        rows = export.write(output)
+        dictionary = output.with_name(f"{output.stem}-dictionary.csv")
+        dictionary.write_bytes(longformat.dictionary_csv())
+        self.stdout.write(f"Case series '{series.name}' (internal, long format): long_rows {rows}.")
+        self.stdout.write(f"  wrote {output}")
+        self.stdout.write(f"  wrote {dictionary}")
 
     def _write(self, result: builder.ExportResult, output: Path) -> list[Path]:
         if output.suffix.lower() == ".zip":
