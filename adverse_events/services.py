@@ -308,7 +308,50 @@ def age_at(patient: Patient, on: dt.date) -> Decimal:
             "assessed_at",
             _("The date of birth is needed to choose ICE or CAPD; record the patient's identity first."),
         )
+    if on < identity.date_of_birth:
+        raise field_error(
+            "assessed_at",
+            _("%(d)s is before the date of birth (%(dob)s)."),
+            d=on.isoformat(),
+            dob=identity.date_of_birth.isoformat(),
+        )
     return Decimal((on - identity.date_of_birth).days / 365.25).quantize(Decimal("0.01"))
+
+
+ICE_ITEMS = ("orientation", "naming", "following_commands", "writing", "attention")
+
+
+def _ice_points(items: Any) -> dict[str, int]:
+    """The five ICE items as whole numbers; anything else is refused naming the item (never truncated)."""
+    if not isinstance(items, dict) or set(items) != set(ICE_ITEMS):
+        raise field_error(
+            "ice_items",
+            _("The ICE score needs exactly these items: %(items)s."),
+            items=", ".join(ICE_ITEMS),
+        )
+    points = {}
+    for item, value in items.items():
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise field_error(item, _("Give a whole number of points; got %(v)s."), v=value)
+        points[item] = value
+    return points
+
+
+def _capd_item(key: Any) -> int:
+    try:
+        item = int(key)
+    except (TypeError, ValueError):
+        item = None
+    if item is None or str(item) != str(key).strip() or item not in grading.CAPD_ITEMS:
+        raise field_error(
+            "capd_answers",
+            _("'%(k)s' is not a CAPD item; the items are %(items)s."),
+            k=key,
+            items=", ".join(str(i) for i in grading.CAPD_ITEMS),
+        )
+    return item
 
 
 def _grade_icans(row: IcansAssessment) -> None:
@@ -330,9 +373,9 @@ def _grade_icans(row: IcansAssessment) -> None:
                 _("Leave the items empty when the patient cannot perform the assessment."),
             )
         if row.tool == "ice" and row.ice_items:
-            row.ice_score = grading.ice_score(**{k: int(v) for k, v in row.ice_items.items()})
+            row.ice_score = grading.ice_score(**_ice_points(row.ice_items))
         if row.tool == "capd" and row.capd_answers:
-            row.capd_answers = {str(int(k)): v for k, v in row.capd_answers.items()}
+            row.capd_answers = {str(_capd_item(k)): v for k, v in row.capd_answers.items()}
             row.capd_score = grading.capd_score({int(k): v for k, v in row.capd_answers.items()})
         row.grade = grading.icans_grade(
             age_years=age,

@@ -217,6 +217,8 @@ def product_bag_record(
     check_accepts_new_data(run.patient)
     row = ProductBag(run=run, identifier=identifier.strip(), car_t_cells=car_t_cells, volume_ml=volume_ml)
     full_clean(row, exclude=["run"])
+    # Lock the run: two submits of the same bag at once must not both pass the check below.
+    ManufacturingRun.objects.select_for_update().filter(pk=run.pk).exists()
     if ProductBag.objects.filter(run=run, identifier=row.identifier).exists():
         raise field_error("identifier", _("Bag %(b)s is already recorded for this run."), b=row.identifier)
     save_audited(row, user=recorded_by)
@@ -275,6 +277,7 @@ def release_test_record(
     full_clean(row, exclude=["run", "passed"])
     if spec_min is not None and spec_max is not None and spec_min > spec_max:
         raise field_error("spec_max", _("The specification maximum is below its minimum."))
+    ManufacturingRun.objects.select_for_update().filter(pk=run.pk).exists()  # one check at a time per run
     if ReleaseTest.objects.filter(run=run, kind=kind, voided_at__isnull=True).exists():
         raise field_error("kind", _("This test is already recorded for the run; edit or void it."))
     row.passed = release_test_passed(
@@ -380,6 +383,7 @@ def lymphodepletion_dose_record(
     preview = lymphodepletion_preview(
         patient=patient, given_on=given_on, mg_per_m2=row.mg_per_m2, given_mg=row.given_mg, growth=growth
     )
+    Patient.objects.select_for_update().filter(pk=patient.pk).exists()  # one check at a time per patient
     if LymphodepletionDose.objects.filter(
         patient=patient, agent=agent, given_on=given_on, voided_at__isnull=True
     ).exists():

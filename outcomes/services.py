@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -54,8 +55,10 @@ def parse_number(field: str, raw: Any) -> Decimal:
         raise field_error(
             field, _("'%(v)s' is not a number (use digits with a decimal point or comma)."), v=raw
         ) from None
-    if not value.is_finite():
+    if not value.is_finite() or not math.isfinite(float(value)):
         raise field_error(field, _("'%(v)s' is not a finite number."), v=raw)
+    if len(text) > 30:
+        raise field_error(field, _("At most 30 characters; '%(v)s…' is longer."), v=text[:30])
     if value < 0:
         raise field_error(field, _("A laboratory value cannot be negative (got %(v)s)."), v=raw)
     return value
@@ -76,7 +79,18 @@ class LabInput:
     source: str = LabSource.LOCAL
 
 
-def _build(patient: Patient, item: LabInput, *, prefix: str = "") -> LabResult:
+def _sample_time_floor(patient: Patient) -> dt.datetime:
+    """No sample before the date of birth (or, without one, before 1900): also keeps the time convertible."""
+    from patients.models import PatientIdentity
+
+    dob = PatientIdentity.objects.filter(patient=patient).values_list("date_of_birth", flat=True).first()
+    floor = dob or dt.date(1900, 1, 1)
+    return dt.datetime.combine(floor, dt.time(), tzinfo=zoneinfo.ZoneInfo(patient.centre.time_zone))
+
+
+def _build(
+    patient: Patient, item: LabInput, *, prefix: str = "", floor: dt.datetime | None = None
+) -> LabResult:
     try:
         spec = analyte(item.analyte)
     except ValueError as exc:
@@ -105,6 +119,13 @@ def _build(patient: Patient, item: LabInput, *, prefix: str = "") -> LabResult:
         raise field_error(f"{prefix}sampled_at", _("The sample time needs a time zone."))
     if item.sampled_at > timezone.now() + dt.timedelta(minutes=5):
         raise field_error(f"{prefix}sampled_at", _("The sample time is in the future."))
+    floor = floor or _sample_time_floor(patient)
+    if item.sampled_at < floor:
+        raise field_error(
+            f"{prefix}sampled_at",
+            _("The sample time is before the date of birth (%(d)s)."),
+            d=floor.date().isoformat(),
+        )
     lln = (
         float(parse_number(f"{prefix}lln", item.lln)) * spec.units[item.unit]
         if item.lln not in (None, "")
@@ -164,9 +185,10 @@ def lab_results_record_many(*, patient: Patient, items: list[LabInput], recorded
         )
     rows = []
     errors: dict[str, list] = {}
+    floor = _sample_time_floor(patient)
     for index, item in enumerate(items, start=1):
         try:
-            rows.append(_build(patient, item, prefix=f"row {index} "))
+            rows.append(_build(patient, item, prefix=f"row {index} ", floor=floor))
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
                 errors.setdefault(key, []).extend(messages)
@@ -196,14 +218,22 @@ def _score_error(exc: ValueError, prefix: str) -> ValidationError:
     return field_error(f"{prefix}.{field}" if field.isidentifier() else prefix, message)
 
 
+def _shift(on: dt.date, days: int) -> dt.date:
+    """``on`` moved by ``days``, held at the ends of the calendar (a typed year 1 or 9999 must not crash)."""
+    try:
+        return on + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.min if days < 0 else dt.date.max
+
+
 def labs_on(patient: Patient, on: dt.date, *, days_before: int = 10, days_after: int = 0) -> dict[str, tuple]:
     """The latest value of each analyte sampled in [on − days_before, on + days_after]: (value, LLN, ULN)."""
     rows = (
         LabResult.objects.filter(
             patient=patient,
             voided_at__isnull=True,
-            sampled_on__gte=on - dt.timedelta(days=days_before),
-            sampled_on__lte=on + dt.timedelta(days=days_after),
+            sampled_on__gte=_shift(on, -days_before),
+            sampled_on__lte=_shift(on, days_after),
         )
         .order_by("analyte", "sampled_at")
         .values_list("analyte", "value", "lln", "uln")
@@ -466,6 +496,13 @@ def _build_instrument(patient: Patient, visit: Visit, data: dict[str, Any], exis
 
 def _check_visit(patient: Patient, visit: Visit) -> None:
     check_not_future("visit_date", visit.visit_date)
+    floor = _sample_time_floor(patient)
+    if visit.visit_date < floor.date():
+        raise field_error(
+            "visit_date",
+            _("The visit date is before the date of birth (%(d)s)."),
+            d=floor.date().isoformat(),
+        )
     if patient.death_date and visit.visit_date > patient.death_date:
         raise field_error("visit_date", _("The visit date is after the date of death."))
     tp = visit.timepoint

@@ -482,10 +482,11 @@ def _mrss_table(row: Any) -> list[dict[str, Any]]:
 def lab_rows_preview(patient: Patient, numbered: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
     """Each value as it would be stored (canonical unit, flag, CTCAE grade) or its error; nothing saved."""
     rows = []
+    floor = services._sample_time_floor(patient) if numbered else None
     for label, item in numbered:
         entry: dict[str, Any] = {"label": label, "item": item, "analyte": ANALYTES[item.analyte].label}
         try:
-            built = services._build(patient, item)  # the service's own validation and conversion
+            built = services._build(patient, item, floor=floor)  # the service's own validation and conversion
         except ValidationError as exc:
             entry["errors"] = [f"{key}: {m}" for key, errors in exc.message_dict.items() for m in errors]
         else:

@@ -24,6 +24,7 @@ from patients.models import (
     PriorTherapy,
     TherapyClass,
 )
+from registry.api_clients import api_client_patients_add
 from registry.audit import require_reason, save_audited
 from registry.models import CaseSeries, Centre
 from registry.records import (
@@ -149,6 +150,7 @@ def patient_enrol(
     if identity_row is not None:
         identity_row.patient = patient
         save_audited(identity_row, user=recorded_by)
+    api_client_patients_add(patient_ids=[patient.pk])  # the API clients' pseudonym and order for the child
     return patient
 
 

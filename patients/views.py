@@ -29,6 +29,7 @@ from patients.glance import course_glance
 from patients.models import Patient
 from registry import access
 from registry.access import Action
+from registry.access_events import identity_viewed
 
 # --- the one form flow: GET, Preview (computes, saves nothing), Save (one service call) --------------------
 
@@ -192,6 +193,8 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     page = selectors.patient_page(
         patient, show_identity=can_identity, first_apheresis_on=dosing.first_apheresis_on
     )
+    if page.identity is not None:
+        identity_viewed(request, patient, page="patient")
     # The follow-up and toxicity sections are built once here (their template tags reuse them) because the
     # header, the timeline and the plots show the same data.
     follow = follow_up_page(patient, growth=page.growth)
@@ -244,6 +247,8 @@ def identity_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
     if not access.can(request.user, Action.IDENTITY, patient.centre_id):
         raise Http404
     identity = getattr(patient, "identity", None)
+    if identity is not None and request.method == "GET":
+        identity_viewed(request, patient, page="identity_edit")
     return record_form(
         request,
         patient=patient,

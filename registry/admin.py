@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry.models import Centre, FollowUpSummary, Membership
+from registry.models import AccessEvent, Centre, FollowUpSummary, Membership
 
 
 class ReasonForm(forms.ModelForm):
@@ -91,4 +91,35 @@ class FollowUpSummaryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(admin.ModelAdmin):
+    """The access log, read-only (the database refuses changes too). Identity values never appear in it."""
+
+    list_display = ("at", "kind", "username", "object_ref", "ip_address")
+    list_filter = ("kind", "at")
+    search_fields = ("username", "object_ref")
+    date_hierarchy = "at"
+    list_select_related = ("user", "patient")
+    readonly_fields = (
+        "at",
+        "kind",
+        "user",
+        "username",
+        "patient",
+        "object_ref",
+        "ip_address",
+        "user_agent",
+        "details",
+    )
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         return False

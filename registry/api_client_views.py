@@ -15,12 +15,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from registry import access, api_clients
 from registry.access import Action
+from registry.access_events import access_event_record
 from registry.api_client_forms import ApiClientForm, RevokeForm, RotateForm
-from registry.models import ApiRequestLog
+from registry.models import AccessEventKind, ApiRequestLog
 
 RECENT_REQUESTS = 20
 
@@ -31,6 +32,7 @@ def _require_coordinator(request: HttpRequest) -> None:
 
 
 @login_required
+@require_GET
 def api_client_list(request: HttpRequest) -> HttpResponse:
     _require_coordinator(request)
     clients = list(api_clients.visible_clients(request.user))
@@ -42,6 +44,13 @@ def api_client_list(request: HttpRequest) -> HttpResponse:
 
 
 def _token_page(request: HttpRequest, issued: api_clients.IssuedToken, *, rotated: bool) -> HttpResponse:
+    access_event_record(
+        kind=AccessEventKind.API_TOKEN,
+        user=request.user,
+        request=request,
+        object_ref=issued.client.name,
+        details={"action": "rotated" if rotated else "issued", "prefix": issued.client.token_prefix},
+    )
     return render(
         request,
         "registry/api_clients/token.html",
@@ -83,6 +92,7 @@ def api_client_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def api_client_detail(request: HttpRequest, client_id: int) -> HttpResponse:
     _require_coordinator(request)
     client = api_clients.access_api_client(request.user, client_id)
@@ -136,6 +146,13 @@ def api_client_revoke(request: HttpRequest, client_id: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
+            access_event_record(
+                kind=AccessEventKind.API_TOKEN,
+                user=request.user,
+                request=request,
+                object_ref=client.name,
+                details={"action": "revoked", "prefix": client.token_prefix},
+            )
             messages.success(
                 request,
                 _("The client %(name)s was revoked; its token no longer works.") % {"name": client.name},

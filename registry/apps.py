@@ -9,6 +9,8 @@ class RegistryConfig(AppConfig):
     verbose_name = _("Registry")
 
     def ready(self) -> None:
+        from registry.access_events import connect_signals
         from registry.signals import install_append_only_guards
 
         post_migrate.connect(install_append_only_guards, dispatch_uid="registry_append_only_guards")
+        connect_signals()  # log-ins, failed log-ins and log-outs into the access log

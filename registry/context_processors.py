@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from registry import access
+from registry.access_events import may_read_access_log
 
 
 def registry_context(request: HttpRequest) -> dict[str, Any]:
@@ -20,6 +21,7 @@ def registry_context(request: HttpRequest) -> dict[str, Any]:
         or access.can_anywhere(user, access.Action.EXPORT_IDENTIFIED),
         "summaries": access.can_anywhere(user, access.Action.SUMMARIES),
         "api_clients": access.can_anywhere(user, access.Action.API_CLIENTS),
+        "access_log": may_read_access_log(user),
     }
     return {
         "user_memberships": access.memberships(user),

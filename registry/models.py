@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from registry.audit import AuditHistory
@@ -288,6 +289,44 @@ class ApiRequestLog(models.Model):
         return f"{self.endpoint} {self.status_code}"
 
 
+class ApiClientPatient(models.Model):
+    """A patient as one API client sees it: its pseudonym and its place in the client's keyed order.
+
+    Derived data (:mod:`registry.api.pseudonyms`: pure functions of the client's key and the patient id),
+    stored so that a page of a patient-level API list is an index range, not a sort of every patient, and a
+    pseudonym is found by index. Written for every patient when a client is created and for every client
+    when a patient is enrolled (:mod:`registry.api_clients`); never edited, never shown.
+    """
+
+    client = models.ForeignKey(
+        ApiClient,
+        on_delete=models.CASCADE,
+        related_name="patient_pseudonyms",
+        verbose_name=_("client"),
+        db_index=False,  # the unique (client, sort_key) and (client, patient) indexes start with it
+    )
+    patient = models.ForeignKey(
+        "patients.Patient",
+        on_delete=models.CASCADE,  # derived from the id alone; patients are never hard-deleted anyway
+        related_name="api_pseudonyms",
+        verbose_name=_("patient"),
+    )
+    sort_key = models.BigIntegerField(_("sort key"))
+    pseudonym = models.CharField(_("pseudonym"), max_length=14)
+
+    class Meta:
+        verbose_name = _("API client's patient pseudonym")
+        constraints = [
+            models.UniqueConstraint(fields=["client", "patient"], name="api_client_patient_unique"),
+            # The order is a permutation of the ids: one patient per place (and the index pages follow).
+            models.UniqueConstraint(fields=["client", "sort_key"], name="api_client_patient_order_unique"),
+        ]
+        indexes = [models.Index(fields=["client", "pseudonym"], name="api_client_pseudonym_idx")]
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
 class SummaryKind(models.TextChoices):
     DAILY = "daily", _("Daily centre digest")
     WEEKLY = "weekly", _("Weekly registry summary")
@@ -339,3 +378,68 @@ class FollowUpSummary(models.Model):
     def __str__(self) -> str:
         scope = self.centre.code if self.centre_id else "registry"
         return f"{self.get_kind_display()} {self.period_start} ({scope})"
+
+
+class AccessEventKind(models.TextChoices):
+    LOGIN = "login", _("Log-in")
+    LOGIN_FAILED = "login_failed", _("Failed log-in")
+    LOGOUT = "logout", _("Log-out")
+    OTP_VERIFIED = "otp_verified", _("Two-factor code accepted")
+    OTP_FAILED = "otp_failed", _("Two-factor code refused")
+    OTP_ENROLLED = "otp_enrolled", _("Two-factor device set up")
+    IDENTITY_VIEW = "identity_view", _("Identity viewed")
+    API_TOKEN = "api_token", _("API token issued or revoked")
+
+
+class AccessEvent(models.Model):
+    """Who logged in, failed to, logged out, saw a patient's identity or handled an API token — append-only.
+
+    Exports are not repeated here: every export already has its :class:`ExportLog` row (user, time, mode,
+    filters, row counts) and the access-event page lists both. Written only by
+    :func:`registry.access_events.access_event_record`; the database refuses UPDATE and DELETE
+    (:mod:`registry.signals`).
+    """
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=AccessEventKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_events",
+        verbose_name=_("user"),
+    )
+    username = models.CharField(
+        _("username"), max_length=150, blank=True, help_text=_("As typed, for failed log-ins.")
+    )
+    patient = models.ForeignKey(
+        "patients.Patient",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_events",
+        verbose_name=_("patient"),
+    )
+    object_ref = models.CharField(_("object"), max_length=200, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=200, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = _("access event")
+        verbose_name_plural = _("access events")
+        indexes = [
+            models.Index(fields=["kind", "at"], name="access_event_kind_time_idx"),
+            models.Index(fields=["user", "at"], name="access_event_user_time_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=[k.value for k in AccessEventKind]),
+                name="access_event_kind_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.username} {self.at:%Y-%m-%d %H:%M:%S}"

@@ -47,7 +47,18 @@ def check_accepts_new_data(patient: Any) -> None:
 
 
 def full_clean(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
-    """Field validators and choices; constraints are checked by the services and the database."""
+    """Field validators and choices; constraints are checked by the services and the database.
+
+    An empty string in a nullable non-text field (a number or date left empty) means "not given", as in a
+    ModelForm: Django's model validation skips blank values, so "" would otherwise reach the arithmetic.
+    """
+    for field in instance._meta.concrete_fields:
+        if (
+            field.null
+            and not isinstance(field, models.CharField | models.TextField)
+            and getattr(instance, field.attname, None) == ""
+        ):
+            setattr(instance, field.attname, None)
     instance.full_clean(exclude=list(exclude), validate_constraints=False)
 
 

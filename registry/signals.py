@@ -1,4 +1,4 @@
-"""Database guards installed after every migrate: audit history rows are append-only.
+"""Database guards installed after every migrate: audit history rows and access events are append-only.
 
 PostgreSQL refuses UPDATE and DELETE on every history table (TRUNCATE, used by a database administrator's
 retention procedure and by test flushes, is a statement-level operation and stays possible). SQLite refuses
@@ -30,10 +30,15 @@ def history_tables() -> list[str]:
     )
 
 
+def append_only_tables() -> list[str]:
+    """The history tables and the access log (registry.AccessEvent)."""
+    return sorted({*history_tables(), apps.get_model("registry", "AccessEvent")._meta.db_table})
+
+
 def install_append_only_guards(using: str = "default", **kwargs: Any) -> None:
     connection = connections[using]
     existing = set(connection.introspection.table_names())
-    tables = [t for t in history_tables() if t in existing]
+    tables = [t for t in append_only_tables() if t in existing]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(PG_FUNCTION)

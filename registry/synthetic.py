@@ -112,6 +112,7 @@ from patients.models import (
     PatientIdentity,
     PriorTherapy,
 )
+from registry.api_clients import api_client_patients_add
 from registry.models import CaseSeries, Centre
 
 DEFAULT_CENTRES = 12
@@ -2037,6 +2038,8 @@ def generate(
                 rows.write(tables, counts)
                 links = [through(caseseries_id=series.pk, patient_id=p.pk) for p in rows.objects[Patient]]
                 through.objects.bulk_create(links, batch_size=BULK_BATCH)
+                # As patient_enrol does: existing API clients get the new patients' pseudonyms and order.
+                api_client_patients_add(patient_ids=[p.pk for p in rows.objects[Patient]])
             counts["registry.CaseSeries_patients"] = counts.get("registry.CaseSeries_patients", 0) + len(
                 links
             )

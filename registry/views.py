@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from registry import access
+from registry.access_events import identity_viewed
 from registry.audit import HistoryEntry, record_history
 from registry.health import check_broker, check_database
 
@@ -31,6 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def no_centre(request: HttpRequest) -> HttpResponse:
     if access.has_membership(request.user):
         return redirect("home")
@@ -62,6 +64,7 @@ IDENTITY_FIELDS: dict[str, frozenset[str]] = {
 
 
 @login_required
+@require_GET
 def record_history_view(request: HttpRequest, app_label: str, model_name: str, pk: int) -> HttpResponse:
     """The audit history of one clinical record (who, when, old → new, reason), read-only."""
     try:
@@ -83,6 +86,8 @@ def record_history_view(request: HttpRequest, app_label: str, model_name: str, p
         else IDENTITY_FIELDS.get(key, frozenset())
     )
     entries = record_history(instance, masked_fields=masked)
+    if key in IDENTITY_FIELDS and not masked:
+        identity_viewed(request, _patient_of(instance), page="history")
     # ?field=physician_global narrows the history to one field (the links next to values on the pages).
     field_name = request.GET.get("field", "")
     field_label = None

@@ -35,7 +35,9 @@ class ApiClientUser:
 
 class ApiTokenAuthentication(BaseAuthentication):
     """Look the client up by its token prefix, compare the token's hash in constant time, refuse revoked and
-    expired tokens (401), record the time of use, and load the client's centre scope once per request."""
+    expired tokens (401). The client comes with the codes of the centres it reads, in the same query, never
+    cached across requests: a revocation or a change of centres applies to the very next request (the time of
+    use is recorded with the request log: :func:`registry.api_clients.api_request_record`)."""
 
     keyword = api_clients.TOKEN_KEYWORD
 
@@ -53,10 +55,6 @@ class ApiTokenAuthentication(BaseAuthentication):
             client = api_clients.client_for_token(token)
         except api_clients.TokenProblem as problem:
             raise exceptions.AuthenticationFailed(str(problem))
-        client.scope_centre_ids = (  # type: ignore[attr-defined]
-            None if client.all_centres else frozenset(client.centres.values_list("pk", flat=True))
-        )
-        api_clients.touch(client)
         return ApiClientUser(client), client
 
     def authenticate_header(self, request: Request) -> str:

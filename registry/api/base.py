@@ -21,6 +21,7 @@ a fixed number of further queries for the whole page). Everything else is here, 
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import hashlib
 import hmac
@@ -28,12 +29,12 @@ import logging
 import re
 import zoneinfo
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cached_property, partial
 from typing import Any
 
-from django.db import DatabaseError, transaction
-from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db import DatabaseError
+from django.db.models import F, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -53,28 +54,29 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from patients.models import Diagnosis, Patient
-from registry import deidentify
+from patients.models import Diagnosis
+from registry import api_clients, deidentify
 from registry.api.authentication import ApiTokenAuthentication, client_of
+from registry.api.compiled import compiled_page, connection_shape
 from registry.api.exceptions import BadParameter, api_exception_handler
 from registry.api.fields import ErrorSerializer, RemovalSerializer
 from registry.api.pagination import (
     MAX_PAGE_SIZE,
     KeysetPagination,
+    cut,
     decode_cursor,
     default_page_size,
     encode_cursor,
     page,
+    page_queryset,
 )
 from registry.api.permissions import HasResourceGroup
 from registry.api.renderers import CSVRenderer, flat_columns
 from registry.api.throttling import ApiClientRateThrottle
-from registry.models import ApiClient, ApiRequestLog, Centre
+from registry.models import ApiClient, ApiClientPatient, Centre
 
 logger = logging.getLogger("registry.api")
 
-# A prime above any primary key: (id × a + b) mod p is then a permutation of the ids (keyed per client).
-PERMUTATION_MODULUS = 2**31 - 1
 PSEUDONYM_PATTERN = re.compile(r"^P-[A-Z2-7]{12}$")
 # ISO 8601 extended: a date, or a date-time to minutes or (fractions of) seconds, with Z, an offset or naive.
 MOMENT_PATTERN = re.compile(
@@ -91,8 +93,14 @@ class Scope:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
         self.key = client.pseudonym_key
-        ids = getattr(client, "scope_centre_ids", None)
-        self.centre_ids: frozenset[int] | None = None if client.all_centres else frozenset(ids or ())
+        # {centre_id: code} of the centres the client reads (every centre for a registry-wide client), loaded
+        # with the client by the authentication (registry.api_clients.client_for_token).
+        codes = getattr(client, "centre_codes", None)
+        if codes is None:
+            centres = Centre.objects.all() if client.all_centres else client.centres.all()
+            codes = dict(centres.order_by().values_list("pk", "code"))
+        self._codes: dict[int, str] = codes
+        self.centre_ids: frozenset[int] | None = None if client.all_centres else frozenset(codes)
         self._patients: dict[int, str] = {}
 
     def patient(self, patient_id: int) -> str:
@@ -105,47 +113,32 @@ class Scope:
         digest = hmac.new(self.key.encode(), f"row:{resource}:{pk}".encode(), hashlib.sha256).digest()
         return "R-" + base64.b32encode(digest).decode()[:16]
 
-    def centres(self, queryset: QuerySet) -> QuerySet:
-        return queryset if self.centre_ids is None else queryset.filter(pk__in=self.centre_ids)
-
     @cached_property
     def centre_labels(self) -> dict[int, str]:
-        """``{centre_id: label}``: the centre's code if the client may see centres, else C1, C2 …
-
-        One query."""
-        rows = list(self.centres(Centre.objects.all()).values_list("pk", "code"))
+        """``{centre_id: label}``: the centre's code if the client may see centres, else C1, C2 …"""
         if self.client.may_see_centres:
-            return dict(rows)
-        return deidentify.centre_pseudonyms(self.key, [pk for pk, _code in rows])
+            return dict(self._codes)
+        return deidentify.centre_pseudonyms(self.key, self._codes)
 
-    @cached_property
-    def permutation(self) -> tuple[int, int]:
-        digest = hmac.new(self.key.encode(), b"order", hashlib.sha256).digest()
-        a = int.from_bytes(digest[:8], "big") % (PERMUTATION_MODULUS - 1) + 1
-        b = int.from_bytes(digest[8:16], "big") % PERMUTATION_MODULUS
-        return a, b
+    def remember(self, patient_id: int, pseudonym: str) -> None:
+        """A pseudonym read with the page (:class:`registry.models.ApiClientPatient`): no HMAC to compute."""
+        self._patients[patient_id] = pseudonym
 
-    def sort_key(self, pk_path: str = "pk") -> ExpressionWrapper:
-        a, b = self.permutation
-        return ExpressionWrapper(
-            (F(pk_path) * Value(a) + Value(b)) % Value(PERMUTATION_MODULUS), output_field=BigIntegerField()
+    def ordered(self, patients: QuerySet) -> QuerySet:
+        """Patients in this client's keyed order: joined to their stored place and pseudonym, so that a page
+        is an index range of ``(client, sort_key)`` rather than a sort of every patient."""
+        return patients.filter(api_pseudonyms__client_id=self.client.pk).annotate(
+            sort_key=F("api_pseudonyms__sort_key"), pseudonym=F("api_pseudonyms__pseudonym")
         )
 
-    def patient_ids(self) -> list[int]:
-        """Ids of every patient at the client's centres (voided and without day 0 included). One query."""
-        patients = Patient.objects.all()
-        if self.centre_ids is not None:
-            patients = patients.filter(centre_id__in=self.centre_ids)
-        return list(patients.values_list("pk", flat=True))
-
     def patient_pk(self, pseudonym: str) -> int | None:
-        """The id behind one of this client's pseudonyms, ``None`` if it names nobody in scope."""
+        """The id behind one of this client's pseudonyms, ``None`` if it names nobody in scope. One query."""
         if not PSEUDONYM_PATTERN.match(pseudonym or ""):
             return None
-        for pk in self.patient_ids():
-            if hmac.compare_digest(self.patient(pk), pseudonym):
-                return pk
-        return None
+        rows = ApiClientPatient.objects.filter(client_id=self.client.pk, pseudonym=pseudonym)
+        if self.centre_ids is not None:
+            rows = rows.filter(patient__centre_id__in=self.centre_ids)
+        return rows.order_by("patient_id").values_list("patient_id", flat=True).first()
 
 
 class ApiBehaviour:
@@ -213,15 +206,13 @@ class ApiBehaviour:
         for name in list(request.query_params)[:LOGGED_PARAMETERS]:
             filters[loggable(name, 50)] = loggable(request.query_params.get(name, ""), 200)
         try:
-            # A savepoint: a failed log insert never poisons the caller's transaction.
-            with transaction.atomic():
-                ApiRequestLog.objects.create(
-                    client=client_of(request),
-                    endpoint=loggable(request.path, 200),
-                    filters=filters,
-                    rows=self.rows_returned if response.status_code < 400 else 0,
-                    status_code=response.status_code,
-                )
+            api_clients.api_request_record(
+                client=client_of(request),
+                endpoint=loggable(request.path, 200),
+                filters=filters,
+                rows=self.rows_returned if response.status_code < 400 else 0,
+                status_code=response.status_code,
+            )
         except DatabaseError:  # the answer still goes out; the failure is in the server log
             logger.exception("could not log an API request to %r", request.path[:200])
 
@@ -267,6 +258,10 @@ class ResourceViewSet(ApiBehaviour, viewsets.GenericViewSet):
     study_days = True
     #: One row per patient (ordered by the client's keyed permutation, retrievable by pseudonym).
     patient_level = False
+    #: :meth:`prepare` returns every row exactly as the serializer renders it (same keys, same order, JSON
+    #: types), so the serializer is skipped; it still documents the rows (schema, dictionary, CSV columns).
+    #: Pinned per resource by a test that runs the prepared rows through the serializer.
+    prepared_is_representation = False
     #: Plural name for the documentation (default: the resource with spaces).
     title = ""
     #: Filters beyond the common ones: name → (OpenAPI parameter, parser taking the raw value).
@@ -368,12 +363,16 @@ class ResourceViewSet(ApiBehaviour, viewsets.GenericViewSet):
         return self.apply_extra_filters(queryset, params.extra)
 
     def ordering_keys(self) -> tuple[str, ...]:
+        """The key a cursor carries (its length is part of the cursor's format)."""
         return ("sort_key", "pk") if self.patient_level else ("pk",)
 
+    def sql_ordering(self) -> tuple[str, ...]:
+        # The sort key is unique per client (a permutation; ApiClientPatient's constraint): ordering by it
+        # alone is the same order, and the (client, sort_key) index delivers it without sorting every patient.
+        return ("sort_key",) if self.patient_level else ("pk",)
+
     def ordered(self, queryset: QuerySet) -> QuerySet:
-        if self.patient_level:
-            queryset = queryset.annotate(sort_key=self.scope.sort_key())
-        return queryset
+        return self.scope.ordered(queryset) if self.patient_level else queryset
 
     def key_of(self, row: Any) -> tuple[int, ...]:
         return tuple(_get(row, key) for key in self.ordering_keys())
@@ -405,9 +404,15 @@ class ResourceViewSet(ApiBehaviour, viewsets.GenericViewSet):
         raise NotImplementedError
 
     def represent(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        if self.patient_level:
+            for row in rows:
+                self.scope.remember(_get(row, "pk"), _get(row, "pseudonym"))
         removed = [self.is_removed(row) for row in rows]
         current = [row for row, gone in zip(rows, removed, strict=True) if not gone]
-        shaped = iter(self.get_serializer(self.prepare(current), many=True).data if current else [])
+        prepared = self.prepare(current) if current else []
+        if not self.prepared_is_representation:
+            prepared = self.get_serializer(prepared, many=True).data
+        shaped = iter(prepared)
         return [
             {"id": self.row_identifier(row), "removed": True} if gone else next(shaped)
             for row, gone in zip(rows, removed, strict=True)
@@ -415,12 +420,68 @@ class ResourceViewSet(ApiBehaviour, viewsets.GenericViewSet):
 
     # --- actions -------------------------------------------------------------------------------------------
 
+    def page_rows(self, params: Params) -> tuple[list[Any], tuple[int, ...] | None]:
+        """One page of rows and the key to continue after (one query). A list without filters runs its shape's
+        query compiled once per process (:mod:`registry.api.compiled`); anything else goes through the ORM."""
+        compiled = None
+        unfiltered = not (
+            params.diagnosis or params.centre_id is not None or params.patient_ids is not None
+        ) and (params.updated_since is None and not params.extra)
+        if unfiltered:
+            centres = sorted(self.scope.centre_ids) if self.scope.centre_ids is not None else None
+            values = [self.scope.client.pk, *(centres or ()), *(params.after or ())]
+            shape = (
+                type(self),
+                connection_shape(self.database()),
+                None if centres is None else len(centres),
+                params.after is None,
+                params.page_size,
+            )
+            compiled = compiled_page(shape, len(values), partial(self._page_with, params, centres))
+        if compiled is None:
+            return page(
+                self.ordered(self.scoped(self.base_queryset(), params)),
+                keys=self.ordering_keys(),
+                after=params.after,
+                size=params.page_size,
+                key_of=self.key_of,
+                order_by=self.sql_ordering(),
+            )
+        return cut(compiled.rows(values), size=params.page_size, key_of=self.key_of)
+
+    _databases: dict[type, str] = {}
+
+    def database(self) -> str:
+        """The database alias the resource reads (asked once per class: building the queryset costs CPU)."""
+        alias = self._databases.get(type(self))
+        if alias is None:
+            alias = self._databases[type(self)] = self.base_queryset().db
+        return alias
+
+    def _page_with(self, params: Params, centres: list[int] | None, values: list[int]) -> QuerySet:
+        """The page's queryset built by the usual path with ``values`` (stand-ins) for the client, its
+        centres and the cursor, in that order."""
+        real = self.scope
+        stand_in = copy.copy(real)
+        stand_in.client = ApiClient(pk=values[0], all_centres=centres is None)
+        count = 0 if centres is None else len(centres)
+        stand_in.centre_ids = None if centres is None else frozenset(values[1 : 1 + count])
+        after = tuple(values[1 + count :]) or None
+        self.scope = stand_in
+        try:
+            return page_queryset(
+                self.ordered(self.scoped(self.base_queryset(), replace(params, after=after))),
+                keys=self.ordering_keys(),
+                after=after,
+                size=params.page_size,
+                order_by=self.sql_ordering(),
+            )
+        finally:
+            self.scope = real
+
     def list(self, request, *args, **kwargs):
         params = self.params
-        queryset = self.ordered(self.scoped(self.base_queryset(), params))
-        rows, next_key = page(
-            queryset, keys=self.ordering_keys(), after=params.after, size=params.page_size, key_of=self.key_of
-        )
+        rows, next_key = self.page_rows(params)
         results = self.represent(rows)
         self.rows_returned = len(results)
         next_url = None

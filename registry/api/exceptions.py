@@ -18,6 +18,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
+from registry.resilience import RETRY_AFTER_SECONDS, is_database_unavailable, unavailable_detail
+
 logger = logging.getLogger("registry.api")
 
 
@@ -69,6 +71,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             detail = _flatten(exc.detail)
         response.data = error_body(exc.status_code, _code(exc), detail, getattr(exc, "parameter", None))
         return response
+    if is_database_unavailable(exc):  # an outage, not a bug: 503 with Retry-After, no traceback in the log
+        set_rollback()
+        return Response(
+            error_body(503, "service_unavailable", unavailable_detail()),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     view = context.get("view")
     logger.exception("API error in %s", type(view).__name__ if view else "unknown view")
     set_rollback()

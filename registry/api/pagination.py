@@ -1,11 +1,11 @@
 """Forward-only cursor (keyset) pagination with stable ordering and opaque, signed cursors.
 
 Each resource orders its rows by a unique key — the primary key for rows, a per-client keyed permutation of
-the patient id (plus the id) for patient-level resources, so the order reveals neither centre nor enrolment
-order. A cursor is the last key of the page, masked with a one-time pad and signed together with the resource
-and the client: it reveals no row id and cannot be forged, edited or used by another client or on another
-resource (400 naming ``cursor``). Every page costs one query for its rows, whatever the page size and however
-deep the page.
+the patient id (plus the id; stored per client and patient, :class:`registry.models.ApiClientPatient`) for
+patient-level resources, so the order reveals neither centre nor enrolment order. A cursor is the last key of
+the page, masked with a one-time pad and signed together with the resource and the client: it reveals no row
+id and cannot be forged, edited or used by another client or on another resource (400 naming ``cursor``).
+Every page costs one query for its rows, whatever the page size and however deep the page.
 """
 
 from __future__ import annotations
@@ -73,11 +73,16 @@ def decode_cursor(value: str, *, resource: str, client_id: int, key_length: int)
 
 
 def after_q(keys: Sequence[str], after: Sequence[int]) -> Q:
-    """Rows strictly after ``after`` in the order of ``keys`` (lexicographic)."""
+    """Rows strictly after ``after`` in the order of ``keys`` (lexicographic).
+
+    With more than one key, the implied ``first key >= after[0]`` is stated too: the database can then start
+    an index range there instead of filtering every row before the cursor (an OR hides that bound)."""
     q = Q()
     for i in range(len(keys)):
         step = Q(**{keys[j]: after[j] for j in range(i)}) & Q(**{f"{keys[i]}__gt": after[i]})
         q |= step
+    if len(keys) > 1:
+        q = Q(**{f"{keys[0]}__gte": after[0]}) & q
     return q
 
 
@@ -88,12 +93,30 @@ def page(
     after: Sequence[int] | None,
     size: int,
     key_of: Callable[[Any], tuple],
+    order_by: Sequence[str] | None = None,
 ) -> tuple[list[Any], tuple[int, ...] | None]:
-    """One page (one query) and the key to continue after, ``None`` on the last page."""
-    queryset = queryset.order_by(*keys)
+    """One page (one query) and the key to continue after, ``None`` on the last page.
+
+    ``order_by`` (default ``keys``) may be a prefix of ``keys`` that is already unique: the same order, which
+    an index can then deliver without a sort."""
+    rows = list(page_queryset(queryset, keys=keys, after=after, size=size, order_by=order_by))
+    return cut(rows, size=size, key_of=key_of)
+
+
+def page_queryset(
+    queryset: QuerySet, *, keys: Sequence[str], after: Sequence[int] | None, size: int, order_by=None
+) -> QuerySet:
+    """The query of one page: ordered, after the cursor, one row more than the page (is there a next?)."""
+    queryset = queryset.order_by(*(order_by or keys))
     if after is not None:
         queryset = queryset.filter(after_q(keys, after))
-    rows = list(queryset[: size + 1])
+    return queryset[: size + 1]
+
+
+def cut(
+    rows: list[Any], *, size: int, key_of: Callable[[Any], tuple]
+) -> tuple[list[Any], tuple[int, ...] | None]:
+    """The page's rows (at most ``size``) and the key to continue after, ``None`` on the last page."""
     if len(rows) <= size:
         return rows, None
     rows = rows[:size]

@@ -7,11 +7,13 @@ Access is decided by the caller (``centre_ids``); logging is :mod:`registry.expo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -141,14 +143,35 @@ def about_rows(request: ExportRequest, data: SeriesData, generated_at: dt.dateti
     return rows
 
 
+@contextmanager
+def one_snapshot() -> Iterator[None]:
+    """Every read inside sees the database as of the first one.
+
+    An export reads a dozen tables one query after another; under PostgreSQL's default READ COMMITTED each
+    query takes a new snapshot, so a visit saved meanwhile could be in one table and missing from another.
+    A REPEATABLE READ, READ ONLY transaction gives the whole export one snapshot (and never blocks the
+    clinicians' writes). SQLite's read transaction is a snapshot already. Inside a transaction that has
+    begun (a caller's atomic block) the level cannot change any more: the reads share that transaction.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 def load(request: ExportRequest, *, centre_ids: frozenset[int] | None) -> SeriesData:
-    return selectors.series_data(
-        request.series,
-        centre_ids=centre_ids,
-        filters=request.filters,
-        identified=request.policy.shows_identity,
-        longitudinal=request.longitudinal,
-    )
+    with one_snapshot():
+        return selectors.series_data(
+            request.series,
+            centre_ids=centre_ids,
+            filters=request.filters,
+            identified=request.policy.shows_identity,
+            longitudinal=request.longitudinal,
+        )
 
 
 def build(

@@ -3,13 +3,17 @@
 * :func:`export_log_record` — a direct export (web download, command): one ``ExportLog`` row with user, time,
   mode, filters and options, tables, format, row counts.
 * :func:`export_queue` — a large export: a pending ``ExportLog``; the Celery task is queued after commit.
+  When the broker cannot take it (Redis down), the export stays pending (``log.broker_unavailable`` tells
+  the view, which says so to the user) and :func:`export_redispatch_pending` — beat, every few minutes, and
+  its twin ``manage.py dispatch_exports`` — queues it again once the broker is back.
 * :func:`export_run` — what the task does: rebuild the request from the log, check access again as the
   requesting user, write the file, report progress, mark it done (or failed), set its expiry.
 * :func:`export_purge_expired` — delete the files of expired exports (the log rows stay, marked expired).
 
 Settings: ``REGISTRY_EXPORT_EXPIRY_HOURS`` (default 72) — how long a background file can be downloaded;
 ``REGISTRY_EXPORT_BACKGROUND_MIN_PATIENTS`` (default 200) — from how many patients a web export (or any tidy
-or HTML export from a quarter of that) runs in the background.
+or HTML export from a quarter of that) runs in the background; ``REGISTRY_EXPORT_REDISPATCH_MINUTES``
+(default 5) — how long an export may stay pending before it is queued again.
 """
 
 from __future__ import annotations
@@ -84,8 +88,6 @@ def export_log_record(
 @transaction.atomic
 def export_queue(*, user: Any, request: ExportRequest) -> ExportLog:
     """Log a background export as pending and queue its task once the log row is committed."""
-    from registry.tasks import build_case_series_export
-
     log = ExportLog(
         user=user,
         case_series=request.series,
@@ -100,9 +102,82 @@ def export_queue(*, user: Any, request: ExportRequest) -> ExportLog:
     )
     log.full_clean(exclude=["file"])
     log.save()
-    # robust: a failing eager run (no broker) is logged and marked failed, never a 500 for the requester.
-    transaction.on_commit(lambda: build_case_series_export.delay(log.pk), robust=True)
+    log.broker_unavailable = None  # type: ignore[attr-defined]  # known once the row is committed
+
+    def dispatch() -> None:
+        log.broker_unavailable = not export_dispatch(log.pk)  # type: ignore[attr-defined]
+
+    transaction.on_commit(dispatch)
     return log
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    from kombu.exceptions import OperationalError as BrokerError
+
+    return (BrokerError, OSError)
+
+
+def export_dispatch(export_id: int) -> bool:
+    """Queue the task of a pending export; False (logged) when the broker cannot take it now.
+
+    Without a broker the task runs here and now (eager): its failure is the export's (marked failed by
+    :func:`export_run`), logged, never an error for the requester. With a broker, a refused publish (after
+    Celery's bounded publish retries, about a second) leaves the export pending for
+    :func:`export_redispatch_pending`. A second message for the same export is harmless: only a pending
+    export is claimed (:func:`export_run`).
+    """
+    from registry.tasks import build_case_series_export
+
+    if build_case_series_export.app.conf.task_always_eager:
+        try:
+            build_case_series_export.delay(export_id)
+        except Exception:
+            logger.exception("export %s failed (run in-process, no broker)", export_id)
+        return True
+    try:
+        build_case_series_export.delay(export_id)
+    except _broker_errors() as exc:
+        logger.warning(
+            "export %s not queued: broker unavailable (%s: %s); it stays pending and is queued again "
+            "when the broker is back",
+            export_id,
+            type(exc).__name__,
+            exc,
+        )
+        return False
+    return True
+
+
+def redispatch_minutes() -> float:
+    return float(getattr(settings, "REGISTRY_EXPORT_REDISPATCH_MINUTES", 5))
+
+
+def export_redispatch_pending(
+    *, older_than: dt.timedelta | None = None, now: dt.datetime | None = None, limit: int = 500
+) -> tuple[int, int]:
+    """Queue again the exports still pending ``older_than`` after their request; (queued, not queued).
+
+    Their message never reached a worker: the broker was down when they were requested, or it lost the
+    message (restarted without persistence). Oldest first; the first refused publish stops the run (the
+    broker is still down: the next run tries again). Without a broker they are built here, now.
+    """
+    now = now or timezone.now()
+    older_than = dt.timedelta(minutes=redispatch_minutes()) if older_than is None else older_than
+    pending = list(
+        ExportLog.objects.filter(status=ExportStatus.PENDING, created_at__lte=now - older_than)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    queued = 0
+    for export_id in pending:
+        if not export_dispatch(export_id):
+            break
+        queued += 1
+    if pending:
+        logger.info(
+            "pending exports: %s queued again, %s still waiting for the broker", queued, len(pending) - queued
+        )
+    return queued, len(pending) - queued
 
 
 def request_from_log(log: ExportLog, *, centre_ids: Any = None) -> ExportRequest:
@@ -131,10 +206,19 @@ def _set(export_id: int, **fields: Any) -> int:
     return ExportLog.objects.filter(pk=export_id).update(**fields)
 
 
-def export_run(export_id: int) -> ExportLog | None:
-    """Build a queued export as its requesting user; returns the log (``None`` when it was not pending)."""
-    # Claim it: only a pending export starts, so a redelivered task does not build twice.
-    if not ExportLog.objects.filter(pk=export_id, status=ExportStatus.PENDING).update(
+def export_run(export_id: int, *, resume: bool = False) -> ExportLog | None:
+    """Build a queued export as its requesting user; returns the log (``None`` when it was not claimed).
+
+    ``resume``: the broker redelivered the task because the worker running it was lost (killed, out of
+    memory) before acknowledging it; an export left "running" by that worker is then built again from the
+    start. The log names a file only together with the final status, so nothing the dead worker wrote is
+    served. (A redelivery after the visibility timeout while the first worker is still alive would build
+    twice; the last build wins — an export is a file, not clinical data.)
+    """
+    # Claim it: only a pending export starts (or, on redelivery, one its lost worker left running), so a
+    # duplicate message — a second dispatch, a redelivery of a finished task — does not build twice.
+    claimable = [ExportStatus.PENDING, ExportStatus.RUNNING] if resume else [ExportStatus.PENDING]
+    if not ExportLog.objects.filter(pk=export_id, status__in=claimable).update(
         status=ExportStatus.RUNNING, progress=5
     ):
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
@@ -173,6 +174,14 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     patients = selectors.count_patients(series, centre_ids=centre_ids, filters=export.filters)
     if services.runs_in_background(export, patients):
         log = services.export_queue(user=request.user, request=export)
+        if getattr(log, "broker_unavailable", None):
+            flash.warning(
+                request,
+                _(
+                    "Background processing is unavailable right now. Your export is recorded as queued and "
+                    "will start automatically when it is back; this page updates by itself."
+                ),
+            )
         return redirect("exports:status", pk=log.pk)
     result = builder.build(export, centre_ids=centre_ids)
     services.export_log_record(user=request.user, request=export, result=result)

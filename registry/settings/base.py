@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_beat",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "registry.apps.RegistryConfig",
     "patients.apps.PatientsConfig",
     "dosing.apps.DosingConfig",
@@ -58,15 +60,22 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so that static files carry the CSP and the other headers too.
+    "registry.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A database outage raised by a view is a 503 (registry.resilience; handler500 covers the rest).
+    "registry.resilience.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Idle and absolute session expiry, then the two-factor gate (registry.middleware).
+    "registry.middleware.SessionExpiryMiddleware",
+    "registry.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "registry.middleware.SecurityHeadersMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Axes last: it needs the authenticated user and answers locked-out logins itself.
     "axes.middleware.AxesMiddleware",
@@ -102,6 +111,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Bound a connection attempt to an unreachable server (seconds): a 503 soon rather than a hung worker.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -129,11 +143,22 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "registry.access_events.lockout_response"  # 429, says for how long
 AXES_VERBOSE = False
 
+# Sessions end at browser close, after REGISTRY_SESSION_IDLE_MINUTES without a request, and at the latest
+# SESSION_COOKIE_AGE seconds after the log-in (registry.middleware.SessionExpiryMiddleware).
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+REGISTRY_SESSION_IDLE_MINUTES = env.int("REGISTRY_SESSION_IDLE_MINUTES", default=30)
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Two-factor authentication (TOTP, django-otp): whoever has confirmed a device enters a code after the
+# password; with REGISTRY_REQUIRE_STAFF_2FA, staff reach the admin only after a verified code.
+REGISTRY_REQUIRE_STAFF_2FA = env.bool("REGISTRY_REQUIRE_STAFF_2FA", default=False)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="CAR T registry")
+# The admin never shows another user's TOTP secret or QR code (staff may still delete a lost device).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
@@ -185,6 +210,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic jobs defined here (django-celery-beat copies them into its table when beat starts; the summaries'
+# schedules come from a data migration): exports requested while the broker was down are queued again.
+CELERY_BEAT_SCHEDULE = {
+    "queue exports left pending": {"task": "registry.tasks.redispatch_pending_exports", "schedule": 300.0},
+    "delete expired export files": {"task": "registry.tasks.purge_expired_exports", "schedule": 3600.0},
+}
 
 # --- REST framework ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -233,6 +264,8 @@ REGISTRY_B_CELL_APLASIA_BELOW_PER_UL = env.float("REGISTRY_B_CELL_APLASIA_BELOW_
 REGISTRY_B_CELL_RECONSTITUTION_PER_UL = env.float("REGISTRY_B_CELL_RECONSTITUTION_PER_UL", default=10.0)
 # Background exports: files expire after this many hours.
 REGISTRY_EXPORT_EXPIRY_HOURS = env.int("REGISTRY_EXPORT_EXPIRY_HOURS", default=72)
+# An export still pending after this many minutes (its message never reached a worker) is queued again.
+REGISTRY_EXPORT_REDISPATCH_MINUTES = env.int("REGISTRY_EXPORT_REDISPATCH_MINUTES", default=5)
 
 LOGGING = {
     "version": 1,

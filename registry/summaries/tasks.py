@@ -22,6 +22,7 @@ from celery.utils.log import get_task_logger
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from registry.models import Centre, FollowUpSummary, SummaryKind
 from registry.summaries import services
@@ -89,12 +90,22 @@ def dispatch_daily_digests(now: str | None = None) -> list[int]:
         ).values_list("centre_id", "period_start")
     )
     queued = []
-    for centre_id, on in sorted(wanted.items()):
-        if (centre_id, on) in existing:
-            continue
+    due = [(centre_id, on) for centre_id, on in sorted(wanted.items()) if (centre_id, on) not in existing]
+    for index, (centre_id, on) in enumerate(due):
         try:
             # delay(), not delay_on_commit(): the dispatcher writes nothing, there is no commit to wait for.
             generate_summary.delay(centre_id, SummaryKind.DAILY.value, on.isoformat())
+        except BrokerUnavailable as exc:
+            # The broker refused the message (after Celery's bounded publish retries): the others would fail
+            # the same way. Nothing is lost: the next hourly run queues every centre still without today's
+            # digest, and `manage.py followup_summaries` makes them now without a broker.
+            logger.error(
+                "broker unavailable (%s): daily digests of %s centre(s) not queued; the next hourly dispatch "
+                "queues them, or run `manage.py followup_summaries` now",
+                exc,
+                len(due) - index,
+            )
+            break
         except Exception:
             # Only reachable when the task runs in-process (no broker) or the broker refuses the message:
             # log it and go on with the next centre.

@@ -351,8 +351,8 @@ def _records(patient, user, n: int) -> None:
 # 23 medications list, 24 latest result per analyte; toxicity (also built once): 25-30 safety summary (CRS,
 # ICANS, labs, supportive care, infections, adverse events), 31-35 the listed CRS, ICANS, infections, adverse
 # events, supportive care; course at a glance: 36 the CAR T, CD19 and ANC series of the plots (the timeline
-# and the other plots reuse the rows above).
-PATIENT_PAGE_QUERIES = 36
+# and the other plots reuse the rows above); 37 the access-log row recording that the identity was shown.
+PATIENT_PAGE_QUERIES = 37
 
 
 @pytest.mark.parametrize("n", [1, 3])

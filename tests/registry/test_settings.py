@@ -55,3 +55,40 @@ def test_argon2_is_the_password_hasher_outside_tests():
     from registry.settings import base
 
     assert base.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+
+
+def test_production_sessions_and_two_factor_come_from_the_environment():
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, "
+        "s.SESSION_EXPIRE_AT_BROWSER_CLOSE, s.REGISTRY_SESSION_IDLE_MINUTES, s.SESSION_COOKIE_AGE, "
+        "s.REGISTRY_REQUIRE_STAFF_2FA, s.SECURE_HSTS_SECONDS >= 31536000, "
+        "'registry.middleware.SessionExpiryMiddleware' in s.MIDDLEWARE, "
+        "'registry.middleware.TwoFactorMiddleware' in s.MIDDLEWARE, "
+        "s.AUTH_PASSWORD_VALIDATORS[1]['OPTIONS']['min_length'])"
+    )
+    result = _run(
+        ["shell", "--no-imports", "-c", script],
+        DEBUG="false",
+        SECRET_KEY="a-long-random-production-secret-" + "q7Zp" * 10,
+        ALLOWED_HOSTS="registry.example.org",
+        DJANGO_SETTINGS_MODULE="registry.settings.production",
+        REGISTRY_SESSION_IDLE_MINUTES="15",
+        SESSION_COOKIE_AGE="14400",
+        REGISTRY_REQUIRE_STAFF_2FA="true",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["True", "True", "True", "True", "15", "14400", "True", "True", "True", "True", "12"]
+
+
+def test_production_check_deploy_is_clean_with_staff_two_factor_required():
+    result = _run(
+        ["check", "--deploy", "--fail-level", "WARNING"],
+        DEBUG="false",
+        SECRET_KEY="a-long-random-production-secret-" + "q7Zp" * 10,
+        ALLOWED_HOSTS="registry.example.org",
+        DJANGO_SETTINGS_MODULE="registry.settings.production",
+        REGISTRY_REQUIRE_STAFF_2FA="true",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout

@@ -1,0 +1,101 @@
+"""The page query of a list without filters, compiled by the ORM once per process and shape.
+
+A bulk pull asks for the same query again and again with other values: the client, its centres, the cursor.
+Building that queryset and compiling it cost more CPU than running it (≈ 2 ms against ≈ 0.6 ms for a page of
+100 patients). So the view builds it once per *shape* — resource, database connection, number of centres,
+first or later page, page size — through the very same code (:meth:`ResourceViewSet.scoped` and
+:meth:`ResourceViewSet.ordered`: the scoping rule stays in one place), with stand-in values, and keeps the SQL
+and where each value goes. Later pages of that shape run the SQL with the request's values.
+
+Safety of the substitution: the query is compiled twice with two different sets of stand-ins; it is kept only
+if both give the same SQL and every parameter of both is one of the stand-ins at the same place. A constant
+parameter, a value the ORM folds into the SQL text or a shape the ORM refuses (an empty ``IN``) makes the
+shape uncacheable and the view uses the ORM as before. Only ``.values()`` querysets qualify (their rows are
+plain dicts of the converted column values, built here as the ORM's ``ValuesIterable`` builds them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.query import ValuesIterable
+
+#: Compiled shapes kept per process; beyond it the cache starts over (page sizes alone allow 1,000 shapes).
+MAX_SHAPES = 256
+#: Two sets of stand-ins, far from each other and inside the range of a 32-bit integer column (Django turns a
+#: comparison with an out-of-range integer into a constant).
+STAND_INS = (1_000_003_000, 2_000_003_000)
+
+
+@dataclass(frozen=True)
+class CompiledPage:
+    sql: str
+    slots: tuple[int, ...]  # for each SQL parameter, the index of its value
+    names: tuple[str, ...]
+    compiler: Any
+    converters: dict
+
+    def rows(self, values: Sequence[Any]) -> list[dict[str, Any]]:
+        with self.compiler.connection.cursor() as cursor:
+            cursor.execute(self.sql, [values[slot] for slot in self.slots])
+            rows = cursor.fetchall()
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        names = self.names
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+_shapes: dict[tuple, CompiledPage | None] = {}
+_lock = threading.Lock()
+
+
+def compiled_page(shape: tuple, count: int, build: Callable[[list[int]], QuerySet]) -> CompiledPage | None:
+    """The compiled query of ``shape`` (``None`` if it cannot be compiled safely). ``build`` makes the page's
+    queryset from ``count`` values (the stand-ins)."""
+    try:
+        return _shapes[shape]
+    except KeyError:
+        pass
+    compiled = _compile(count, build)
+    with _lock:
+        if len(_shapes) >= MAX_SHAPES:
+            _shapes.clear()
+        _shapes[shape] = compiled
+    return compiled
+
+
+def _compile(count: int, build: Callable[[list[int]], QuerySet]) -> CompiledPage | None:
+    attempts = []
+    for base in STAND_INS:
+        values = [base + i for i in range(count)]
+        queryset = build(values)
+        if queryset._iterable_class is not ValuesIterable:
+            return None
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return None
+        place = {value: i for i, value in enumerate(values)}
+        slots = tuple(place.get(p, -1) if isinstance(p, int) else -1 for p in params)
+        attempts.append((sql, slots, compiler, queryset))
+    (first_sql, first_slots, *_), (sql, slots, compiler, queryset) = attempts
+    if first_sql != sql or first_slots != slots or -1 in slots:
+        return None
+    query = queryset.query
+    names = (*query.extra_select, *query.values_select, *query.annotation_select)
+    converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
+    if len(names) != compiler.col_count:
+        return None
+    return CompiledPage(sql, slots, names, compiler, converters)
+
+
+def connection_shape(using: str) -> tuple:
+    """The part of a shape that names the database connection (its wrapper is per thread)."""
+    return (using, id(connections[using]))
