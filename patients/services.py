@@ -58,7 +58,8 @@ def age_years(date_of_birth: dt.date, on: dt.date) -> float:
     return (on - date_of_birth).days / 365.25
 
 
-def _check_patient_dates(patient: Patient, date_of_birth: dt.date) -> None:
+def _check_patient_dates(patient: Patient, date_of_birth: dt.date, *, dob_changed: bool = False) -> None:
+    """Date of birth plausible and before the diagnosis (``dob_changed``: the error names the birth date)."""
     today = timezone.localdate()
     check_not_future("date_of_birth", date_of_birth, today=today)
     if age_years(date_of_birth, today) > MAX_AGE_YEARS:
@@ -72,6 +73,12 @@ def _check_patient_dates(patient: Patient, date_of_birth: dt.date) -> None:
         )
     if patient.diagnosis_date:
         check_not_future("diagnosis_date", patient.diagnosis_date, today=today)
+        if patient.diagnosis_date <= date_of_birth and dob_changed:
+            raise field_error(
+                "date_of_birth",
+                _("The date of birth must be before the date of diagnosis (%(diagnosed)s)."),
+                diagnosed=patient.diagnosis_date.isoformat(),
+            )
         if patient.diagnosis_date <= date_of_birth:
             raise field_error(
                 "diagnosis_date",
@@ -183,13 +190,13 @@ def identity_update(
     if identity is None:
         identity = PatientIdentity(patient=patient, **changes)
         full_clean(identity)
-        _check_patient_dates(patient, identity.date_of_birth)
+        _check_patient_dates(patient, identity.date_of_birth, dob_changed=True)
         save_audited(identity, user=recorded_by)
         return identity
     reason = require_reason(reason)
     changed = apply_changes(identity, changes, allowed=IDENTITY_EDITABLE)
     full_clean(identity)
-    _check_patient_dates(patient, identity.date_of_birth)
+    _check_patient_dates(patient, identity.date_of_birth, dob_changed=True)
     save_changes(identity, changed, recorded_by=recorded_by, reason=reason)
     return identity
 

@@ -70,6 +70,21 @@ def test_identity_edit_needs_a_reason_and_is_audited(rome, rome_clinician):
     assert (latest.family_name, latest.history_change_reason) == ("Rossi", "spelling corrected from ID card")
 
 
+def test_identity_edit_with_a_birth_date_after_the_diagnosis_names_the_birth_date(rome, rome_clinician):
+    patient = enrol(rome, rome_clinician)
+    before = PatientIdentity.objects.get(patient=patient).date_of_birth
+    with pytest.raises(ValidationError) as err:
+        services.identity_update(
+            patient=patient,
+            changes={"date_of_birth": patient.diagnosis_date + dt.timedelta(days=1)},
+            recorded_by=rome_clinician,
+            reason="typo",
+        )
+    assert list(err.value.message_dict) == ["date_of_birth"]
+    assert "date of diagnosis" in err.value.message_dict["date_of_birth"][0]
+    assert PatientIdentity.objects.get(patient=patient).date_of_birth == before
+
+
 def test_deceased_status_requires_date_and_relation(rome, rome_clinician):
     patient = enrol(rome, rome_clinician)
     with pytest.raises(ValidationError) as err:
