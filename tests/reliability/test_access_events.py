@@ -204,6 +204,7 @@ def test_the_log_is_paginated(client, monitor, rome_clinician):
     client.force_login(monitor)  # one more log-in event: 56 in all
     first = client.get(reverse("access_log"), {"kind": "login"})
     assert len(first.context["page"].object_list) == 50
+    assert "kind=login&amp;page=2" in first.content.decode()  # the next page keeps the filter
     second = client.get(reverse("access_log"), {"kind": "login", "page": 2})
     assert len(second.context["page"].object_list) == 6
     assert "Page 2 of 2" in second.content.decode()
