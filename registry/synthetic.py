@@ -427,33 +427,8 @@ SLE_CLINICAL = {
     "lupus_headache": ("cns_lupus", 0.5),
     "fever": (None, 0.15),
 }
-CMAS_MAXIMA = {
-    "head_elevation": 5,
-    "leg_raise": 2,
-    "straight_leg_lift": 5,
-    "supine_to_prone": 3,
-    "sit_ups": 6,
-    "supine_to_sit": 3,
-    "arm_raise_straighten": 3,
-    "arm_raise_duration": 4,
-    "floor_sit": 3,
-    "all_fours": 4,
-    "floor_rise": 4,
-    "chair_rise": 4,
-    "stool_step": 3,
-    "pick_up": 3,
-}
-MMT8_ITEMS = (
-    "neck_flexors",
-    "deltoid_middle",
-    "biceps_brachii",
-    "wrist_extensors",
-    "gluteus_maximus",
-    "gluteus_medius",
-    "quadriceps",
-    "ankle_dorsiflexors",
-)
-MMT8_MAXIMA = dict.fromkeys(MMT8_ITEMS, 10)
+CMAS_MAXIMA = dict(scores.CMAS_ITEM_MAXIMA)
+MMT8_MAXIMA = dict.fromkeys(scores.MMT8_ITEMS, 10)
 MRSS_MAXIMA = dict.fromkeys(scores.MRSS_SITES, 3)
 CAPD_POINTS = ("never", "rarely", "sometimes", "often", "always")
 GIVEN_NAMES = (
