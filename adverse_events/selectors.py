@@ -30,6 +30,8 @@ from adverse_events import grading
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, Infection, SupportiveCare
 from outcomes.models import LabResult
 from patients.models import Patient
+from registry.models import Centre
+from registry.sql import fetch, id_subquery, on_postgresql
 
 
 @dataclass(frozen=True)
@@ -149,90 +151,9 @@ def safety_summaries(
         return summaries
     ids = list(by_id) if id_query is None else id_query
 
-    # Plain values, not model instances: these reads run over every assessment of thousands of patients.
-    # The study day's date is the centre's local date, computed by the database.
-    crs: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for pid, on, grade, tocilizumab, corticosteroid, anakinra in (
-        CrsAssessment.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-        .annotate(local_day=LocalDate("assessed_at", "patient__centre__time_zone"))
-        .order_by("patient_id", "assessed_at", "pk")
-        .values_list(
-            "patient_id",
-            "local_day",
-            "grade",
-            "tocilizumab_mg_per_kg",
-            "corticosteroid_given",
-            "anakinra_given",
-        )
-    ):
-        p = by_id.get(pid)
-        if p is None:
-            continue
-        crs[pid].append(((on - p.day0).days, grade))
-        s = summaries[pid]
-        s.tocilizumab_doses += 1 if tocilizumab else 0
-        s.crs_corticosteroids |= corticosteroid
-        s.anakinra |= anakinra
-    icans: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for pid, on, grade, tool in (
-        IcansAssessment.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-        .annotate(local_day=LocalDate("assessed_at", "patient__centre__time_zone"))
-        .order_by("patient_id", "assessed_at", "pk")
-        .values_list("patient_id", "local_day", "grade", "tool")
-    ):
-        p = by_id.get(pid)
-        if p is None:
-            continue
-        icans[pid].append(((on - p.day0).days, grade))
-        summaries[pid].icans_tools.add(tool)
-    # One query: the ANC values of the ICAHT windows (study days 0 to the end of the late window; ICAHT
-    # ignores the others), plus each patient's last sample date (the only other use of the labs: the end of
-    # follow-up) as a row ("", date, 1 when the patient has any ANC value else 0) — not every laboratory value
-    # of every patient. The last date and the flag are probes per patient of the (patient, analyte, day) and
-    # (patient, day) indexes, not aggregates over all their values.
-    anc: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    with_anc: set[int] = set()
-    data_days: dict[int, list[int]] = defaultdict(list)
-    labs = LabResult.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-    last_sample = (
-        LabResult.objects.filter(patient_id=OuterRef("pk"), voided_at__isnull=True)
-        .order_by("-sampled_on")
-        .values("sampled_on")[:1]
-    )
-    any_anc = Exists(
-        LabResult.objects.filter(patient_id=OuterRef("pk"), analyte="anc", voided_at__isnull=True)
-    )
-    last_samples = (
-        Patient.objects.filter(pk__in=ids)
-        .order_by()
-        .annotate(
-            kind=Value(""),
-            last=Subquery(last_sample),
-            has_anc=Case(When(any_anc, then=Value(1.0)), default=Value(0.0), output_field=FloatField()),
-        )
-        .filter(last__isnull=False)
-        .values_list("pk", "kind", "last", "has_anc")
-    )
-    anc_values = (
-        labs.filter(
-            analyte="anc",
-            sampled_on__gte=F("patient__day0"),
-            sampled_on__lte=F("patient__day0") + dt.timedelta(days=grading.ICAHT_LATE_WINDOW_END),
-        )
-        .order_by()
-        .values_list("patient_id", "analyte", "sampled_on", "value")
-    )
-    for pid, analyte, on, value in anc_values.union(last_samples, all=True):
-        p = by_id.get(pid)
-        if p is None:
-            continue
-        day = (on - p.day0).days
-        if analyte == "anc":
-            anc[pid].append((day, value))
-        else:
-            data_days[pid].append(day)
-            if value:
-                with_anc.add(pid)
+    read = _read_series_postgresql if on_postgresql() else _read_series
+    series = read(ids, by_id, summaries)
+    crs, icans, anc = series.crs, series.icans, series.anc
     for pid, kind, units in SupportiveCare.objects.filter(
         patient_id__in=ids, voided_at__isnull=True
     ).values_list("patient_id", "kind", "units"):
@@ -279,12 +200,197 @@ def safety_summaries(
                 worst.duration_days,
             )
         s.open_episode = any(e.resolution_day is None for e in s.crs_episodes + s.icans_episodes)
-        assessment_days = [d for d, _ in crs[pid]] + [d for d, _ in icans[pid]]
-        last = last_follow_up_day(p, data_days[pid] + assessment_days)
-        if pid in with_anc:  # ICAHT of every patient with an ANC value, in its windows or not
+        days = [d for d, _ in crs[pid]] + [d for d, _ in icans[pid]]
+        if pid in series.last_sample_day:
+            days.append(series.last_sample_day[pid])
+        last = last_follow_up_day(p, days)
+        if pid in series.with_anc:  # ICAHT of every patient with an ANC value, in its windows or not
             s.icaht = grading.icaht_assessment(anc[pid], last_day=last)
             s.neutrophil_recovery_day = s.icaht["neutrophil_recovery_day"]
     return summaries
+
+
+@dataclass
+class _Series:
+    """The per-patient series that :func:`safety_summaries` grades, filled by one of the two readers."""
+
+    crs: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    icans: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    anc: dict[int, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    last_sample_day: dict[int, int] = field(default_factory=dict)
+    with_anc: set[int] = field(default_factory=set)
+
+
+def _read_series(ids: Any, by_id: dict[int, Patient], summaries: dict[int, SafetySummary]) -> _Series:
+    """CRS and ICANS grades by study day (the centre's local date, computed by the database), the ANC values
+    of the ICAHT windows, each patient's last laboratory sample day and whether they have any ANC value — as
+    rows, 3 queries. Plain values, not model instances: these reads run over every assessment of thousands of
+    patients."""
+    series = _Series()
+    for pid, on, grade, tocilizumab, corticosteroid, anakinra in (
+        CrsAssessment.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .annotate(local_day=LocalDate("assessed_at", "patient__centre__time_zone"))
+        .order_by("patient_id", "assessed_at", "pk")
+        .values_list(
+            "patient_id",
+            "local_day",
+            "grade",
+            "tocilizumab_mg_per_kg",
+            "corticosteroid_given",
+            "anakinra_given",
+        )
+    ):
+        p = by_id.get(pid)
+        if p is None:
+            continue
+        series.crs[pid].append(((on - p.day0).days, grade))
+        s = summaries[pid]
+        s.tocilizumab_doses += 1 if tocilizumab else 0
+        s.crs_corticosteroids |= corticosteroid
+        s.anakinra |= anakinra
+    for pid, on, grade, tool in (
+        IcansAssessment.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .annotate(local_day=LocalDate("assessed_at", "patient__centre__time_zone"))
+        .order_by("patient_id", "assessed_at", "pk")
+        .values_list("patient_id", "local_day", "grade", "tool")
+    ):
+        p = by_id.get(pid)
+        if p is None:
+            continue
+        series.icans[pid].append(((on - p.day0).days, grade))
+        summaries[pid].icans_tools.add(tool)
+    # One query: the ANC values of the ICAHT windows (study days 0 to the end of the late window; ICAHT
+    # ignores the others), plus each patient's last sample date (the only other use of the labs: the end of
+    # follow-up) as a row ("", date, 1 when the patient has any ANC value else 0) — not every laboratory value
+    # of every patient. The last date and the flag are probes per patient of the (patient, analyte, day) and
+    # (patient, day) indexes, not aggregates over all their values.
+    last_sample = (
+        LabResult.objects.filter(patient_id=OuterRef("pk"), voided_at__isnull=True)
+        .order_by("-sampled_on")
+        .values("sampled_on")[:1]
+    )
+    any_anc = Exists(
+        LabResult.objects.filter(patient_id=OuterRef("pk"), analyte="anc", voided_at__isnull=True)
+    )
+    last_samples = (
+        Patient.objects.filter(pk__in=ids)
+        .order_by()
+        .annotate(
+            kind=Value(""),
+            last=Subquery(last_sample),
+            has_anc=Case(When(any_anc, then=Value(1.0)), default=Value(0.0), output_field=FloatField()),
+        )
+        .filter(last__isnull=False)
+        .values_list("pk", "kind", "last", "has_anc")
+    )
+    anc_values = (
+        LabResult.objects.filter(
+            patient_id__in=ids,
+            voided_at__isnull=True,
+            analyte="anc",
+            sampled_on__gte=F("patient__day0"),
+            sampled_on__lte=F("patient__day0") + dt.timedelta(days=grading.ICAHT_LATE_WINDOW_END),
+        )
+        .order_by()
+        .values_list("patient_id", "analyte", "sampled_on", "value")
+    )
+    for pid, analyte, on, value in anc_values.union(last_samples, all=True):
+        p = by_id.get(pid)
+        if p is None:
+            continue
+        day = (on - p.day0).days
+        if analyte == "anc":
+            series.anc[pid].append((day, value))
+        else:
+            series.last_sample_day[pid] = day
+            if value:
+                series.with_anc.add(pid)
+    return series
+
+
+#: CRS and ICANS on PostgreSQL: one row per patient, the (study day, grade) series as two arrays in
+#: assessment order (the study day from the centre's local date), plus what the summary counts.
+_CRS_SQL = """
+SELECT a.patient_id,
+       ARRAY_AGG((a.assessed_at AT TIME ZONE c.time_zone)::date - p.day0 ORDER BY a.assessed_at, a.id),
+       ARRAY_AGG(a.grade ORDER BY a.assessed_at, a.id),
+       COUNT(*) FILTER (WHERE a.tocilizumab_mg_per_kg <> 0),
+       BOOL_OR(a.corticosteroid_given),
+       BOOL_OR(a.anakinra_given)
+FROM {table} a JOIN {patients} p ON p.id = a.patient_id JOIN {centres} c ON c.id = p.centre_id
+WHERE a.patient_id IN ({ids}) AND a.voided_at IS NULL AND p.day0 IS NOT NULL
+GROUP BY a.patient_id
+"""
+_ICANS_SQL = """
+SELECT a.patient_id,
+       ARRAY_AGG((a.assessed_at AT TIME ZONE c.time_zone)::date - p.day0 ORDER BY a.assessed_at, a.id),
+       ARRAY_AGG(a.grade ORDER BY a.assessed_at, a.id),
+       ARRAY_AGG(DISTINCT a.tool)
+FROM {table} a JOIN {patients} p ON p.id = a.patient_id JOIN {centres} c ON c.id = p.centre_id
+WHERE a.patient_id IN ({ids}) AND a.voided_at IS NULL AND p.day0 IS NOT NULL
+GROUP BY a.patient_id
+"""
+#: The laboratory on PostgreSQL: one row per patient with a sample — the lowest ANC of each study day of the
+#: ICAHT windows (ICAHT keeps the day's lowest value) as two arrays, the last sample date and whether the
+#: patient has any ANC value (probes of the (patient, day) and (patient, analyte, day) indexes).
+_LABS_SQL = """
+WITH daily AS (
+    SELECT l.patient_id, l.sampled_on - p.day0 AS day, MIN(l.value) AS value
+    FROM {labs} l JOIN {patients} p ON p.id = l.patient_id
+    WHERE l.patient_id IN ({ids}) AND l.analyte = 'anc' AND l.voided_at IS NULL
+      AND l.sampled_on >= p.day0 AND l.sampled_on <= p.day0 + %s
+    GROUP BY l.patient_id, l.sampled_on, p.day0
+), series AS (
+    SELECT patient_id, ARRAY_AGG(day ORDER BY day) AS days, ARRAY_AGG(value ORDER BY day) AS anc
+    FROM daily GROUP BY patient_id
+)
+SELECT p.id, s.days, s.anc,
+       (SELECT l.sampled_on - p.day0 FROM {labs} l WHERE l.patient_id = p.id AND l.voided_at IS NULL
+        ORDER BY l.sampled_on DESC LIMIT 1) AS last_day,
+       EXISTS (SELECT 1 FROM {labs} l WHERE l.patient_id = p.id AND l.analyte = 'anc' AND l.voided_at IS NULL)
+FROM {patients} p LEFT JOIN series s ON s.patient_id = p.id
+WHERE p.id IN ({ids}) AND p.day0 IS NOT NULL
+"""
+
+
+def _read_series_postgresql(
+    ids: Any, by_id: dict[int, Patient], summaries: dict[int, SafetySummary]
+) -> _Series:
+    """What :func:`_read_series` reads, as one row per patient with arrays (3 queries, PostgreSQL): the
+    database orders, dates and groups, instead of a Python loop over every assessment and ANC value."""
+    subquery, id_params = id_subquery(ids)
+    tables = {
+        "patients": Patient._meta.db_table,
+        "centres": Centre._meta.db_table,
+        "labs": LabResult._meta.db_table,
+        "ids": subquery,
+    }
+    series = _Series()
+    crs = _CRS_SQL.format(table=CrsAssessment._meta.db_table, **tables)
+    for pid, days, grades, tocilizumab, corticosteroid, anakinra in fetch(crs, id_params):
+        s = summaries.get(pid)
+        if s is None:
+            continue
+        series.crs[pid] = list(zip(days, grades, strict=True))
+        s.tocilizumab_doses, s.crs_corticosteroids, s.anakinra = tocilizumab, corticosteroid, anakinra
+    icans = _ICANS_SQL.format(table=IcansAssessment._meta.db_table, **tables)
+    for pid, days, grades, tools in fetch(icans, id_params):
+        s = summaries.get(pid)
+        if s is None:
+            continue
+        series.icans[pid] = list(zip(days, grades, strict=True))
+        s.icans_tools = set(tools)
+    labs = _LABS_SQL.format(**tables)
+    params = [*id_params, grading.ICAHT_LATE_WINDOW_END, *id_params]
+    for pid, days, anc, last_day, has_anc in fetch(labs, params):
+        if pid not in summaries or last_day is None:
+            continue
+        if days:
+            series.anc[pid] = list(zip(days, anc, strict=True))
+        series.last_sample_day[pid] = last_day
+        if has_anc:
+            series.with_anc.add(pid)
+    return series
 
 
 def safety_summary(patient: Patient) -> SafetySummary | None:

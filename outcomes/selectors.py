@@ -34,6 +34,7 @@ from outcomes.models import (
 )
 from outcomes.schedule import TimepointStatus, follow_up_months, timepoint_status
 from patients.models import Patient
+from registry.sql import fetch, id_subquery, on_postgresql
 
 FLARE_CLINICAL_SLEDAI = 4
 FLARE_JDM_PGA = 3.0
@@ -166,9 +167,15 @@ def _course_visits(ids: list[int]) -> Iterator[SimpleNamespace]:
         yield visit
 
 
-def _course_lab_figures(ids: Any, aplasia_below: float, reconstitution_at: float) -> QuerySet:
+def _course_lab_figures(ids: Any, aplasia_below: float, reconstitution_at: float) -> Iterable[tuple]:
     """Per patient with day 0: CAR T peak and its date, IgG nadir and its date, the dates of B-cell aplasia
-    and reconstitution — from the samples on or after day 0, in sample order (the first sample wins a tie)."""
+    and reconstitution — from the samples on or after day 0, in sample order (the first sample wins a tie).
+
+    Rows ``(patient id, peak, peak date, nadir, nadir date, aplasia date, reconstitution date)``. On
+    PostgreSQL one pass over the patients' CAR T, CD19 and IgG values (ordered aggregates, the aplasia
+    onset as a window); elsewhere per-patient probes of the (patient, analyte, day) index. Same figures."""
+    if on_postgresql():
+        return _course_lab_figures_postgresql(ids, aplasia_below, reconstitution_at)
 
     def samples(analyte: str, outer: str = "pk") -> QuerySet:
         return LabResult.objects.filter(
@@ -201,6 +208,36 @@ def _course_lab_figures(ids: Any, aplasia_below: float, reconstitution_at: float
         )
         .values_list("pk", "peak", "peak_on", "nadir", "nadir_on", "aplasia_on", "reconstitution_on")
     )
+
+
+_LAB_FIGURES_SQL = """
+WITH samples AS (
+    SELECT l.patient_id, l.analyte, l.value, l.sampled_on, l.sampled_at,
+           MIN(l.sampled_at) FILTER (WHERE l.analyte = 'cd19' AND l.value < %s)
+               OVER (PARTITION BY l.patient_id) AS aplasia_at
+    FROM {labs} l JOIN {patients} p ON p.id = l.patient_id
+    WHERE p.id IN ({ids}) AND p.day0 IS NOT NULL AND l.sampled_on >= p.day0
+      AND l.analyte IN ('car_t', 'igg', 'cd19') AND l.voided_at IS NULL
+)
+SELECT patient_id,
+       MAX(value) FILTER (WHERE analyte = 'car_t'),
+       (ARRAY_AGG(sampled_on ORDER BY value DESC, sampled_at) FILTER (WHERE analyte = 'car_t'))[1],
+       MIN(value) FILTER (WHERE analyte = 'igg'),
+       (ARRAY_AGG(sampled_on ORDER BY value, sampled_at) FILTER (WHERE analyte = 'igg'))[1],
+       (ARRAY_AGG(sampled_on ORDER BY sampled_at) FILTER (WHERE analyte = 'cd19' AND value < %s))[1],
+       (ARRAY_AGG(sampled_on ORDER BY sampled_at)
+            FILTER (WHERE analyte = 'cd19' AND value >= %s AND sampled_at > aplasia_at))[1]
+FROM samples
+GROUP BY patient_id
+"""
+
+
+def _course_lab_figures_postgresql(ids: Any, aplasia_below: float, reconstitution_at: float) -> list[tuple]:
+    subquery, id_params = id_subquery(ids)
+    sql = _LAB_FIGURES_SQL.format(
+        labs=LabResult._meta.db_table, patients=Patient._meta.db_table, ids=subquery
+    )
+    return fetch(sql, [aplasia_below, *id_params, aplasia_below, reconstitution_at])
 
 
 def course_summaries(

@@ -21,9 +21,8 @@ Queries (pinned in ``tests/registry/test_exports.py``):
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from django.db.models import Count, Max, Q
@@ -36,6 +35,7 @@ from outcomes.selectors import COURSE_VISIT_FIELDS, Course, course_summaries
 from outcomes.services import local_date
 from patients.models import OrganInvolvement, Patient, PatientIdentity, PriorTherapy
 from registry import access
+from registry.bulk import collector_paused
 from registry.exports.definitions import MEASURES
 from registry.models import CaseSeries, Centre
 
@@ -228,6 +228,10 @@ class _Layout:
             {f: at[f] for f in _STATUS_FIELDS[name]},
         )
 
+    @property
+    def end(self) -> int:
+        return self.pk + 1 + len(self.fields)
+
     def visit_row(self, row: tuple, day: int) -> VisitRow:
         """The visit's instrument values (canonical measure codes) and status flags; a voided or missing
         instrument gives none."""
@@ -248,6 +252,16 @@ class _Layout:
 
 
 _LAYOUTS = {d: _Layout.of(d) for d in _INSTRUMENT_OF}
+#: A visit as :func:`outcomes.selectors.course_summaries` reads it: patient, date and, when it has one, the
+#: instrument of the patient's diagnosis under its name (namedtuples: a registry has hundreds of thousands).
+_PlainVisit = namedtuple("_PlainVisit", ("patient_id", "visit_date"))
+_VISIT_WITH = {
+    d: (
+        namedtuple(f"_{name.title()}Visit", ("patient_id", "visit_date", name)),
+        namedtuple(f"_{name.title()}", _INSTRUMENT_FIELDS[name])._make,
+    )
+    for d, name in _INSTRUMENT_OF.items()
+}
 
 
 def _last_visit_dates(patient_ids: Any) -> dict[int, dt.date]:
@@ -285,16 +299,17 @@ def _visits(patient_ids: Any, by_id: dict[int, Patient], rows: dict[int, list[Vi
         p = by_id.get(pid)
         if p is None:
             continue
-        layout = _LAYOUTS[p.diagnosis]
+        diagnosis = p.diagnosis
+        layout = _LAYOUTS[diagnosis]
         rows[pid].append(layout.visit_row(row, (row[1] - p.day0).days))
-        visit = SimpleNamespace(patient_id=pid, visit_date=row[1])
-        if row[layout.pk] is not None:
-            start = layout.pk + 1
-            values = dict(zip(layout.fields, row[start : start + len(layout.fields)], strict=True))
-            setattr(visit, layout.instrument, SimpleNamespace(**values))
-        yield visit
+        if row[layout.pk] is None:
+            yield _PlainVisit(pid, row[1])
+        else:
+            visit, instrument = _VISIT_WITH[diagnosis]
+            yield visit(pid, row[1], instrument(row[layout.pk + 1 : layout.end]))
 
 
+@collector_paused()
 def series_data(
     series: CaseSeries,
     *,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from registry.bulk import collector_paused
 from registry.exports.definitions import SUMMARY_COLUMNS, TABLE_TITLES, TABLES, Column
 from registry.exports.modes import ExportPolicy
 from registry.exports.selectors import SeriesData
@@ -176,6 +177,7 @@ def build_table(data: SeriesData, key: str, policy: ExportPolicy, *, spread: str
     )
 
 
+@collector_paused()
 def build_tables(
     data: SeriesData, policy: ExportPolicy, *, tables: Iterable[str] = TABLES, spread: str = "range"
 ) -> dict[str, Table]:

@@ -17,6 +17,7 @@ from registry.exports.definitions import (
     KEY_COLUMNS,
     MEASURES,
     PATIENT_COLUMNS,
+    SCHEDULED_EFFICACY_TIMEPOINTS,
     Column,
 )
 from registry.exports.modes import ExportPolicy
@@ -31,74 +32,120 @@ REMISSION_LABEL = {
 }
 
 
+_GLUCOCORTICOID = TherapyClass.GLUCOCORTICOID.value
+_B_CELL = TherapyClass.B_CELL.value
+_SLE, _JDM = Diagnosis.SLE.value, Diagnosis.JDM.value
+_MEASURES_OF = {d: tuple(m for m in MEASURES if m.diagnosis == d) for d in ("sle", "jdm", "ssc")}
+_TIMEPOINT_CODES = tuple(tp for tp, _label in EFFICACY_TIMEPOINTS)
+_NONE = (None, None)
+
+
 # --- per-patient rows ---------------------------------------------------------------------------------------
 
 
-def _key(data: SeriesData, patient: Any, policy: ExportPolicy) -> dict[str, Any]:
-    row = {
-        "patient": policy.patient_label(patient.pk, patient.code),
-        "centre": policy.centre_code(patient.centre_id, patient.centre.code),
-        "diagnosis": patient.diagnosis,
-        "_centre_label": policy.centre_label(patient.centre_id, patient.centre.name, patient.centre.code),
-    }
-    if policy.shows_identity:
-        identity = data.identity.get(patient.pk, {})
-        born = data.date_of_birth.get(patient.pk)
-        row |= {
-            "given_name": identity.get("given_name"),
-            "family_name": identity.get("family_name"),
-            "date_of_birth": born.isoformat() if born else None,
-            "hospital_number": identity.get("hospital_number"),
-            "infusion_date": patient.day0.isoformat() if patient.day0 else None,
+class _Keys:
+    """The key columns of each patient's row under ``policy``; the centre labels computed once per centre
+    (a series has thousands of patients and a handful of centres)."""
+
+    def __init__(self, data: SeriesData, policy: ExportPolicy) -> None:
+        self.data, self.policy = data, policy
+        self.centres: dict[int, tuple[str, str]] = {}
+
+    def __call__(self, patient: Any) -> dict[str, Any]:
+        policy = self.policy
+        centre = self.centres.get(patient.centre_id)
+        if centre is None:
+            c = patient.centre
+            centre = self.centres[patient.centre_id] = (
+                policy.centre_code(patient.centre_id, c.code),
+                policy.centre_label(patient.centre_id, c.name, c.code),
+            )
+        row = {
+            "patient": policy.patient_label(patient.pk, patient.code),
+            "centre": centre[0],
+            "diagnosis": patient.diagnosis,
+            "_centre_label": centre[1],
         }
-    return row
+        if policy.shows_identity:
+            identity = self.data.identity.get(patient.pk, {})
+            born = self.data.date_of_birth.get(patient.pk)
+            row |= {
+                "given_name": identity.get("given_name"),
+                "family_name": identity.get("family_name"),
+                "date_of_birth": born.isoformat() if born else None,
+                "hospital_number": identity.get("hospital_number"),
+                "infusion_date": patient.day0.isoformat() if patient.day0 else None,
+            }
+        return row
 
 
-def _baseline_value(visits: list[VisitRow], code: str) -> float | None:
-    value = None
+def _baseline_values(visits: list[VisitRow]) -> dict[str, float]:
+    """Each measure's last value on or before day 0 (a visit's values hold only the measures it has)."""
+    values: dict[str, float] = {}
     for visit in visits:
-        if visit.day <= 0 and code in visit.values:
-            value = visit.values[code]
-    return value
+        if visit.day <= 0:
+            values.update(visit.values)
+    return values
 
 
-def _value_at(
-    data: SeriesData, visits: list[VisitRow], code: str, timepoint: str
-) -> tuple[float | None, int | None]:
-    """The measure at a timepoint: baseline, a scheduled month (its visit, else the unscheduled visit in its
-    window closest to the nominal day) or the last follow-up after day 0. Returns (value, study day)."""
-    if timepoint == "baseline":
-        return _baseline_value(visits, code), None
-    if timepoint == "last":
-        after = [v for v in visits if v.day > 0 and code in v.values]
-        return (after[-1].values[code], after[-1].day) if after else (None, None)
+def _timepoint_windows(data: SeriesData) -> dict[str, tuple[int, int, int]]:
+    """(nominal day, first day, last day) of each scheduled efficacy timepoint (the first schedule entry of
+    its code)."""
+    windows: dict[str, tuple[int, int, int]] = {}
+    for code, nominal, start, end in data.timepoints:
+        if code in SCHEDULED_EFFICACY_TIMEPOINTS and code not in windows:
+            windows[code] = (nominal, start, end)
+    return windows
+
+
+def _values_at(
+    visits: list[VisitRow], windows: dict[str, tuple[int, int, int]]
+) -> dict[tuple[str, str], tuple[float | None, int | None]]:
+    """(measure code, timepoint) → (value, study day) of one patient, in one pass over the visits:
+    baseline (last value on or before day 0; no day), a scheduled month (its visit, else the unscheduled visit
+    in its window closest to the nominal day, the earlier on a tie) and the last follow-up after day 0."""
+    found: dict[tuple[str, str], tuple[float | None, int | None]] = {}
+    closest: dict[tuple[str, str], tuple[int, float, int]] = {}  # (distance, value, day)
     for visit in visits:
-        if visit.timepoint == timepoint and code in visit.values:
-            return visit.values[code], visit.day
-    window = next(
-        ((nominal, start, end) for c, nominal, start, end in data.timepoints if c == timepoint), None
-    )
-    if window is None:
-        return None, None
-    nominal, start, end = window
-    candidates = [v for v in visits if not v.timepoint and start <= v.day <= end and code in v.values]
-    if not candidates:
-        return None, None
-    best = min(candidates, key=lambda v: (abs(v.day - nominal), v.day))
-    return best.values[code], best.day
+        day, values = visit.day, visit.values
+        if not values:
+            continue
+        for code, value in values.items():
+            if day <= 0:
+                found[code, "baseline"] = (value, None)
+            else:
+                found[code, "last"] = (value, day)
+        timepoint = visit.timepoint
+        if timepoint:
+            if timepoint in SCHEDULED_EFFICACY_TIMEPOINTS:
+                for code, value in values.items():
+                    found.setdefault((code, timepoint), (value, day))
+            continue
+        for tp, (nominal, start, end) in windows.items():
+            if start <= day <= end:
+                distance = abs(day - nominal)
+                for code, value in values.items():
+                    best = closest.get((code, tp))
+                    if best is None or distance < best[0]:
+                        closest[code, tp] = (distance, value, day)
+    for key, (_distance, value, day) in closest.items():
+        found.setdefault(key, (value, day))
+    return found
 
 
 def baseline_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
     rows = []
+    key = _Keys(data, policy)
     for p in data.patients:
         prior = data.prior.get(p.pk, [])
-        lines = [t for t in prior if t["therapy_class"] != TherapyClass.GLUCOCORTICOID]
+        lines = [t for t in prior if t["therapy_class"] != _GLUCOCORTICOID]
         organs = data.organs.get(p.pk, [])
         visits = data.visits.get(p.pk, [])
         duration = (
             round((p.day0 - p.diagnosis_date).days / 365.25, 1) if p.day0 and p.diagnosis_date else None
         )
-        row = _key(data, p, policy) | {
+        baseline = _baseline_values(visits)
+        row = key(p) | {
             "sex": p.sex,
             "age_at_infusion_years": completed_years(data.date_of_birth.get(p.pk), p.day0),
             "disease_duration_years": duration,
@@ -107,15 +154,13 @@ def baseline_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
             "organs_involved": len(organs),
             "prior_lines": len(lines),
             "b_cell_targeted_prior": any(
-                t["b_cell_targeted"] or t["therapy_class"] == TherapyClass.B_CELL for t in prior
+                t["b_cell_targeted"] or t["therapy_class"] == _B_CELL for t in prior
             ),
             "prior_therapies": "; ".join(t["drug"] for t in lines),
             "_organs": set(organs),
         }
         for m in MEASURES:
-            row[f"baseline_{m.code}"] = (
-                _baseline_value(visits, m.code) if m.diagnosis == p.diagnosis else None
-            )
+            row[f"baseline_{m.code}"] = baseline.get(m.code) if m.diagnosis == p.diagnosis else None
         rows.append(row)
     return pd.DataFrame(rows, columns=_frame_columns("baseline", policy) + ["_centre_label", "_organs"])
 
@@ -127,6 +172,7 @@ def _regimen(doses: list[dict[str, Any]]) -> str:
 
 def dosing_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
     rows = []
+    key = _Keys(data, policy)
     for p in data.patients:
         runs = data.runs.get(p.pk, [])
         infusion = data.infusion.get(p.pk)
@@ -140,7 +186,7 @@ def dosing_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
         for d in doses:
             totals[d["agent"]] = (totals[d["agent"]] or 0.0) + float(d["mg_per_m2"])
         apheresis = run["apheresis__performed_on"] if run else None
-        row = _key(data, p, policy) | {
+        row = key(p) | {
             "product": run["product__code"] if run else None,
             "manufacturing_outcome": run["outcome"] if run else None,
             "manufacturing_runs": len(runs),
@@ -185,10 +231,11 @@ def _rounded(value: Any) -> float | None:
 
 def safety_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
     rows = []
+    key = _Keys(data, policy)
     for p in data.infused:
         s = data.safety[p.pk]
         rows.append(
-            _key(data, p, policy)
+            key(p)
             | {
                 "crs_max_grade": s.crs_max_grade,
                 "crs_onset_day": s.crs_onset_day,
@@ -220,12 +267,18 @@ def safety_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_frame_columns("safety", policy) + extra)
 
 
-def _last_flag(visits: list[VisitRow], attribute: str) -> Any:
-    value = None
+def _last_flags(visits: list[VisitRow]) -> tuple[Any, Any, Any]:
+    """The last remission flag, LLDAS flag and JDM response recorded after day 0."""
+    remission = lldas = response = None
     for visit in visits:
-        if visit.day > 0 and getattr(visit, attribute) not in (None, ""):
-            value = getattr(visit, attribute)
-    return value
+        if visit.day > 0:
+            if visit.remission is not None:
+                remission = visit.remission
+            if visit.lldas is not None:
+                lldas = visit.lldas
+            if visit.jdm_response:
+                response = visit.jdm_response
+    return remission, lldas, response
 
 
 def efficacy_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
@@ -237,23 +290,22 @@ def efficacy_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
             if tp != "baseline":
                 hidden.append(f"_c:{m.code}:{tp}")
     empty = dict.fromkeys(hidden)  # the measures of the other diagnoses stay empty
+    key = _Keys(data, policy)
+    windows = _timepoint_windows(data)
     for p in data.infused:
         course = data.courses[p.pk]
         visits = data.visits.get(p.pk, [])
         followed = course.last_follow_up_day is not None and course.last_follow_up_day > 0
         main = ACTIVITY_MEASURE[p.diagnosis]
-        row = _key(data, p, policy) | {"activity_measure": main}
+        row = key(p) | {"activity_measure": main}
         values: dict[str, Any] = dict(empty)
-        for m in MEASURES:
-            if m.diagnosis != p.diagnosis:
-                continue
-            baseline = None
-            for tp, _label in EFFICACY_TIMEPOINTS:
-                value, day = _value_at(data, visits, m.code, tp)
+        found = _values_at(visits, windows)
+        for m in _MEASURES_OF[p.diagnosis]:
+            baseline = found.get((m.code, "baseline"), _NONE)[0]
+            for tp in _TIMEPOINT_CODES:
+                value, day = found.get((m.code, tp), _NONE)
                 values[f"_m:{m.code}:{tp}"] = value
-                if tp == "baseline":
-                    baseline = value
-                else:
+                if tp != "baseline":
                     values[f"_c:{m.code}:{tp}"] = percent_change(value, baseline)
                 if m.code == main:
                     row[f"activity_{tp}"] = value
@@ -261,14 +313,13 @@ def efficacy_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
                         row["activity_last_day"] = day
                     if tp != "baseline":
                         row[f"activity_change_{tp}_pct"] = percent_change(value, baseline)
-        lldas = _last_flag(visits, "lldas")
-        response = _last_flag(visits, "jdm_response")
+        remission, lldas, response = _last_flags(visits)
         row |= {
             "remission_reached": course.remission_reached,
             "first_remission_day": course.first_remission_day,
-            "remission_at_last": _last_flag(visits, "remission"),
-            "lldas_at_last": lldas if p.diagnosis == Diagnosis.SLE else None,
-            "jdm_response_at_last": response if p.diagnosis == Diagnosis.JDM else None,
+            "remission_at_last": remission,
+            "lldas_at_last": lldas if p.diagnosis == _SLE else None,
+            "jdm_response_at_last": response if p.diagnosis == _JDM else None,
             "latest_status": course.latest_status or None,
             "flares": len(course.flares),
             "immunomodulator_free": course.immunomodulator_free if followed else None,
