@@ -67,6 +67,16 @@ class LabResult(ClinicalRecord):
             # A patient's labs since a day, whatever the analyte (the daily digest's completeness check, last
             # data per patient): without it PostgreSQL reads every value of the patient and filters them.
             models.Index(fields=["patient", "sampled_on"], name="lab_patient_day_idx"),
+            # The course's CAR T/CD19/IgG figures and the ICAHT ANC series of many patients at once
+            # (case-series exports, outcomes.selectors and adverse_events.selectors): on PostgreSQL an
+            # index-only scan of these four analytes' values instead of reading every laboratory row (10,000
+            # patients: 0.57 → 0.34 s and 0.56 → 0.30 s, bench/RESULTS.md). SQLite ignores ``include``.
+            models.Index(
+                fields=["patient", "analyte", "sampled_on"],
+                include=["value", "sampled_at"],
+                condition=models.Q(voided_at__isnull=True, analyte__in=["anc", "car_t", "igg", "cd19"]),
+                name="lab_course_safety_cover_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ them). Definitions that the literature leaves open are settings, documented here
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -34,7 +34,7 @@ from outcomes.models import (
 )
 from outcomes.schedule import TimepointStatus, follow_up_months, timepoint_status
 from patients.models import Patient
-from registry.sql import fetch, id_subquery, on_postgresql
+from registry.sql import fetch, id_subquery, on_postgresql, value_rows
 
 FLARE_CLINICAL_SLEDAI = 4
 FLARE_JDM_PGA = 3.0
@@ -240,6 +240,21 @@ def _course_lab_figures_postgresql(ids: Any, aplasia_below: float, reconstitutio
     return fetch(sql, [aplasia_below, *id_params, aplasia_below, reconstitution_at])
 
 
+#: A medication as :func:`course_summaries` reads it.
+_Medication = namedtuple(
+    "_Medication",
+    (
+        "medication_class",
+        "started_on",
+        "stopped_on",
+        "restarted_for_disease_activity",
+        "prednisone_equivalent_mg_per_day",
+        "drug",
+    ),
+)
+_IMMUNOMODULATING = frozenset({MedicationClass.IMMUNOMODULATOR.value, MedicationClass.GLUCOCORTICOID.value})
+
+
 def course_summaries(
     patients: Iterable[Patient],
     *,
@@ -306,18 +321,19 @@ def course_summaries(
         c.latest_status, c.latest_status_day = label, day
         if remission and not c.remission_reached:
             c.remission_reached, c.first_remission_day = True, day
-    meds: dict[int, list[Any]] = defaultdict(list)  # named rows with the attributes of a Medication
-    for med in Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
-        "patient_id",
-        "medication_class",
-        "started_on",
-        "stopped_on",
-        "restarted_for_disease_activity",
-        "prednisone_equivalent_mg_per_day",
-        "drug",
-        named=True,
+    meds: dict[int, list[_Medication]] = defaultdict(list)
+    for pid, *med in value_rows(
+        Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
+            "patient_id",
+            "medication_class",
+            "started_on",
+            "stopped_on",
+            "restarted_for_disease_activity",
+            "prednisone_equivalent_mg_per_day",
+            "drug",
+        )
     ):
-        meds[med.patient_id].append(med)
+        meds[pid].append(_Medication._make(med))
     today = today or dt.date.today()
     for pid, on in (last_visit_dates or {}).items():
         if pid in courses:
@@ -327,11 +343,7 @@ def course_summaries(
         if c.last_visit_date is not None and c.last_visit_date >= p.day0:
             c.last_follow_up_day = (c.last_visit_date - p.day0).days
             c.follow_up_months = follow_up_months(p.day0, c.last_visit_date)
-        immuno = [
-            m
-            for m in meds[pid]
-            if m.medication_class in (MedicationClass.IMMUNOMODULATOR, MedicationClass.GLUCOCORTICOID)
-        ]
+        immuno = [m for m in meds[pid] if m.medication_class in _IMMUNOMODULATING]
         running = [m for m in immuno if m.stopped_on is None or m.stopped_on >= today]
         c.immunomodulator_free = not running
         if c.immunomodulator_free:

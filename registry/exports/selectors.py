@@ -38,6 +38,7 @@ from registry import access
 from registry.bulk import collector_paused
 from registry.exports.definitions import MEASURES
 from registry.models import CaseSeries, Centre
+from registry.sql import value_rows
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ def _visits(patient_ids: Any, by_id: dict[int, Patient], rows: dict[int, list[Vi
     with_instrument = Q()
     for name in _INSTRUMENT_FIELDS:
         with_instrument |= Q(**{f"{name}__isnull": False})
-    for row in (
+    for row in value_rows(
         Visit.objects.filter(with_instrument, patient_id__in=patient_ids, voided_at__isnull=True)
         .order_by("patient_id", "visit_date", "pk")
         .values_list(*_VISIT_COLUMNS, *columns)

@@ -107,6 +107,20 @@ def test_dosing_reports_dose_per_kg_vein_to_vein_bags_and_lymphodepletion(regist
     assert frame.loc[registry.rom_sle.code, "lymphodepletion_start_day"] == -5
 
 
+
+def test_a_measured_zero_is_shown_as_zero_not_as_missing(registry):
+    """A run that transduced nothing (0 %, vector copy number 0 — the validators allow it) keeps its zeros in
+    the dosing table; only a value that was never measured is empty."""
+    from dosing.models import ManufacturingRun
+
+    run = ManufacturingRun.objects.filter(patient=registry.erl_sle).latest("started_on")
+    ManufacturingRun.objects.filter(pk=run.pk).update(transduction_efficiency_pct=0, vector_copy_number=0)
+    _data, built = build(registry)
+    frame = built["dosing"].patients.set_index("patient")
+    assert frame.loc[registry.erl_sle.code, "transduction_pct"] == 0.0
+    assert frame.loc[registry.erl_sle.code, "vector_copy_number"] == 0.0
+    assert frame.loc[registry.rom_sle.code, "transduction_pct"] is not None
+
 def test_safety_counts_grades_among_infused_patients_and_ignores_voided_assessments(registry):
     _data, built = build(registry)
     summary = built["safety"].summary

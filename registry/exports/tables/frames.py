@@ -221,12 +221,14 @@ def dosing_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
 
 
 def _float(value: Any) -> float | None:
-    return None if value in (None, False) else float(value)
+    """A measured value as a float; ``None`` (no value, or no run or infusion: ``run and …`` gives ``None``)
+    stays missing. Zero is a value (``value in (None, False)`` would have dropped ``Decimal("0")``)."""
+    return None if value is None else float(value)
 
 
 def _rounded(value: Any) -> float | None:
     """Cell counts and doses per kg to the whole cell (floating-point noise such as 999999.9999 dropped)."""
-    return None if value in (None, False) else float(round(float(value)))
+    return None if value is None else float(round(float(value)))
 
 
 def safety_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
@@ -281,38 +283,47 @@ def _last_flags(visits: list[VisitRow]) -> tuple[Any, Any, Any]:
     return remission, lldas, response
 
 
+#: The hidden per-measure columns of the efficacy frame (the efficacy summary reads them): for each measure
+#: and timepoint, (timepoint, value column, % change column or None at baseline).
+_MEASURE_COLUMNS = {
+    m.code: tuple(
+        (tp, f"_m:{m.code}:{tp}", None if tp == "baseline" else f"_c:{m.code}:{tp}")
+        for tp in _TIMEPOINT_CODES
+    )
+    for m in MEASURES
+}
+_HIDDEN_COLUMNS = [
+    name for columns in _MEASURE_COLUMNS.values() for _tp, *names in columns for name in names if name
+]
+
+
 def efficacy_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
     rows = []
-    hidden: list[str] = []
-    for m in MEASURES:
-        for tp, _label in EFFICACY_TIMEPOINTS:
-            hidden.append(f"_m:{m.code}:{tp}")
-            if tp != "baseline":
-                hidden.append(f"_c:{m.code}:{tp}")
-    empty = dict.fromkeys(hidden)  # the measures of the other diagnoses stay empty
+    infused = data.infused
+    # The hidden measure columns column-wise (each patient fills only its diagnosis's measures).
+    hidden: dict[str, list[Any]] = {name: [None] * len(infused) for name in _HIDDEN_COLUMNS}
     key = _Keys(data, policy)
     windows = _timepoint_windows(data)
-    for p in data.infused:
+    for i, p in enumerate(infused):
         course = data.courses[p.pk]
         visits = data.visits.get(p.pk, [])
         followed = course.last_follow_up_day is not None and course.last_follow_up_day > 0
         main = ACTIVITY_MEASURE[p.diagnosis]
         row = key(p) | {"activity_measure": main}
-        values: dict[str, Any] = dict(empty)
         found = _values_at(visits, windows)
         for m in _MEASURES_OF[p.diagnosis]:
             baseline = found.get((m.code, "baseline"), _NONE)[0]
-            for tp in _TIMEPOINT_CODES:
+            for tp, value_column, change_column in _MEASURE_COLUMNS[m.code]:
                 value, day = found.get((m.code, tp), _NONE)
-                values[f"_m:{m.code}:{tp}"] = value
-                if tp != "baseline":
-                    values[f"_c:{m.code}:{tp}"] = percent_change(value, baseline)
+                hidden[value_column][i] = value
+                if change_column is not None:
+                    hidden[change_column][i] = percent_change(value, baseline)
                 if m.code == main:
                     row[f"activity_{tp}"] = value
                     if tp == "last":
                         row["activity_last_day"] = day
-                    if tp != "baseline":
-                        row[f"activity_change_{tp}_pct"] = percent_change(value, baseline)
+                    if change_column is not None:
+                        row[f"activity_change_{tp}_pct"] = hidden[change_column][i]
         remission, lldas, response = _last_flags(visits)
         row |= {
             "remission_reached": course.remission_reached,
@@ -339,15 +350,14 @@ def efficacy_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
             if course.b_cell_reconstitution_day is not None
             else None,
             "_flare": len(course.flares) > 0 if followed else None,
-            **values,
         }
         rows.append(row)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         rows,
         columns=_frame_columns("efficacy", policy)
-        + ["_centre_label", "_b_cell_aplasia", "_reconstituted", "_free_after_reconstitution", "_flare"]
-        + hidden,
+        + ["_centre_label", "_b_cell_aplasia", "_reconstituted", "_free_after_reconstitution", "_flare"],
     )
+    return pd.concat([frame, pd.DataFrame(hidden, index=frame.index)], axis=1)
 
 
 def _frame_columns(table: str, policy: ExportPolicy) -> list[str]:
