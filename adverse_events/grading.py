@@ -502,7 +502,15 @@ def _daily_lowest(anc: Any) -> dict[int, float]:
         raise ValueError(f"anc must be an iterable of (study day, ANC cells/µL) pairs, got {anc!r}")
     daily: dict[int, float] = {}
     for pair in anc:
-        if type(pair) is tuple:  # the common case, without the slower abstract-base-class check
+        if type(pair) is tuple and len(pair) == 2:
+            # The common case (database rows: an int day, a finite float >= 0), checked inline.
+            day, value = pair
+            if type(day) is int and type(value) is float and 0.0 <= value < math.inf:
+                if day not in daily or value < daily[day]:
+                    daily[day] = value
+                continue
+            items = pair
+        elif type(pair) is tuple:
             items = pair
         elif isinstance(pair, str | bytes) or not isinstance(pair, Iterable):
             raise ValueError(f"anc: each entry must be a (study day, ANC cells/µL) pair, got {pair!r}")

@@ -134,47 +134,50 @@ def last_follow_up_day(patient: Patient, data_days: Iterable[int]) -> int | None
 
 
 def safety_summaries(
-    patients: Iterable[Patient], *, id_query: QuerySet | None = None
+    patients: Iterable[Patient], *, id_query: QuerySet | None = None, reads: SafetyReads | None = None
 ) -> dict[int, SafetySummary]:
     """Safety summaries of the given patients, keyed by patient id.
 
-    Queries: CRS assessments, ICANS assessments, lab results (ANC and last follow-up), supportive care,
-    infections, adverse events — 6 in all, independent of the number of patients. ``id_query``: the ids of
-    the same patients as a queryset (``.values("pk")``), which the queries then filter on as a subquery
-    instead of one parameter per patient (exports of thousands of patients); rows of patients that it finds
-    but ``patients`` lacks (enrolled meanwhile) are ignored.
+    Queries (:func:`safety_reads`): CRS assessments, ICANS assessments, lab results (ANC and last follow-up),
+    supportive care, infections, adverse events — 6 in all, independent of the number of patients.
+    ``id_query``: the ids of the same patients as a queryset (``.values("pk")``), which the queries then
+    filter on as a subquery instead of one parameter per patient (exports of thousands of patients); rows of
+    patients that it finds but ``patients`` lacks (enrolled meanwhile) are ignored. ``reads``: the rows
+    already read by :func:`safety_reads` for these patients: then nothing is queried.
     """
     patients = [p for p in patients if p.day0 is not None]
     by_id = {p.pk: p for p in patients}
     summaries = {p.pk: SafetySummary(p.pk) for p in patients}
     if not patients:
         return summaries
-    ids = list(by_id) if id_query is None else id_query
-
-    read = _read_series_postgresql if on_postgresql() else _read_series
-    series = read(ids, by_id, summaries)
-    crs, icans, anc = series.crs, series.icans, series.anc
-    for pid, kind, units in SupportiveCare.objects.filter(
-        patient_id__in=ids, voided_at__isnull=True
-    ).values_list("patient_id", "kind", "units"):
+    if reads is None:
+        reads = safety_reads(list(by_id) if id_query is None else id_query, by_id)
+    crs, icans, anc = reads.crs, reads.icans, reads.anc
+    for pid, doses in reads.tocilizumab_doses.items():
+        if pid in summaries:
+            summaries[pid].tocilizumab_doses = doses
+    for pid in reads.crs_corticosteroids & summaries.keys():
+        summaries[pid].crs_corticosteroids = True
+    for pid in reads.anakinra & summaries.keys():
+        summaries[pid].anakinra = True
+    for pid, tools in reads.icans_tools.items():
+        if pid in summaries:
+            summaries[pid].icans_tools = set(tools)
+    for pid, kind, units in reads.supportive_care:
         s = summaries.get(pid)
         if s is None:
             continue
         if kind in ("rbc_transfusion", "platelet_transfusion"):
             s.transfusions += units
         s.gcsf |= kind == "gcsf"
-    for pid, grade in Infection.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
-        "patient_id", "grade"
-    ):
+    for pid, grade in reads.infections:
         s = summaries.get(pid)
         if s is None:
             continue
         s.infections += 1
         s.severe_infections += grade >= Infection.SEVERE_GRADE
         s.max_infection_grade = max(s.max_infection_grade, grade)
-    for pid, grade, serious in AdverseEvent.objects.filter(
-        patient_id__in=ids, voided_at__isnull=True
-    ).values_list("patient_id", "grade", "serious"):
+    for pid, grade, serious in reads.adverse_events:
         s = summaries.get(pid)
         if s is None:
             continue
@@ -183,8 +186,8 @@ def safety_summaries(
 
     for pid, s in summaries.items():
         p = by_id[pid]
-        s.crs_episodes = episodes(crs[pid])
-        s.icans_episodes = episodes(icans[pid])
+        s.crs_episodes = episodes(crs.get(pid, ()))
+        s.icans_episodes = episodes(icans.get(pid, ()))
         if s.crs_episodes:
             worst = max(s.crs_episodes, key=lambda e: (e.max_grade, -e.onset_day))
             s.crs_max_grade, s.crs_onset_day, s.crs_duration_days = (
@@ -200,33 +203,66 @@ def safety_summaries(
                 worst.duration_days,
             )
         s.open_episode = any(e.resolution_day is None for e in s.crs_episodes + s.icans_episodes)
-        days = [d for d, _ in crs[pid]] + [d for d, _ in icans[pid]]
-        if pid in series.last_sample_day:
-            days.append(series.last_sample_day[pid])
+        days = [d for d, _ in crs.get(pid, ())] + [d for d, _ in icans.get(pid, ())]
+        if pid in reads.last_sample_day:
+            days.append(reads.last_sample_day[pid])
         last = last_follow_up_day(p, days)
-        if pid in series.with_anc:  # ICAHT of every patient with an ANC value, in its windows or not
-            s.icaht = grading.icaht_assessment(anc[pid], last_day=last)
+        if pid in reads.with_anc:  # ICAHT of every patient with an ANC value, in its windows or not
+            s.icaht = grading.icaht_assessment(anc.get(pid, ()), last_day=last)
             s.neutrophil_recovery_day = s.icaht["neutrophil_recovery_day"]
     return summaries
 
 
+def safety_reads(ids: Any, by_id: dict[int, Patient]) -> SafetyReads:
+    """What :func:`safety_summaries` reads for the patients ``ids`` (ids or a ``.values("pk")`` queryset;
+    ``by_id``: those patients with day 0 by id, for their study days): 6 queries. Plain rows, so the
+    summaries can be computed away from the database connection (another thread)."""
+    read = _read_series_postgresql if on_postgresql() else _read_series
+    reads = read(ids, by_id)
+    reads.supportive_care = list(
+        SupportiveCare.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
+            "patient_id", "kind", "units"
+        )
+    )
+    reads.infections = list(
+        Infection.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
+            "patient_id", "grade"
+        )
+    )
+    reads.adverse_events = list(
+        AdverseEvent.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
+            "patient_id", "grade", "serious"
+        )
+    )
+    return reads
+
+
 @dataclass
-class _Series:
-    """The per-patient series that :func:`safety_summaries` grades, filled by one of the two readers."""
+class SafetyReads:
+    """The rows that :func:`safety_summaries` grades (:func:`safety_reads`): per patient id, the (study day,
+    grade) series of CRS and ICANS, the ANC values of the ICAHT windows, the last sample day, and what the
+    summary counts."""
 
     crs: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     icans: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     anc: dict[int, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
     last_sample_day: dict[int, int] = field(default_factory=dict)
     with_anc: set[int] = field(default_factory=set)
+    tocilizumab_doses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    crs_corticosteroids: set[int] = field(default_factory=set)
+    anakinra: set[int] = field(default_factory=set)
+    icans_tools: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    supportive_care: list[tuple] = field(default_factory=list)  # (patient id, kind, units)
+    infections: list[tuple] = field(default_factory=list)  # (patient id, grade)
+    adverse_events: list[tuple] = field(default_factory=list)  # (patient id, grade, serious)
 
 
-def _read_series(ids: Any, by_id: dict[int, Patient], summaries: dict[int, SafetySummary]) -> _Series:
+def _read_series(ids: Any, by_id: dict[int, Patient]) -> SafetyReads:
     """CRS and ICANS grades by study day (the centre's local date, computed by the database), the ANC values
     of the ICAHT windows, each patient's last laboratory sample day and whether they have any ANC value — as
     rows, 3 queries. Plain values, not model instances: these reads run over every assessment of thousands of
     patients."""
-    series = _Series()
+    series = SafetyReads()
     for pid, on, grade, tocilizumab, corticosteroid, anakinra in (
         CrsAssessment.objects.filter(patient_id__in=ids, voided_at__isnull=True)
         .annotate(local_day=LocalDate("assessed_at", "patient__centre__time_zone"))
@@ -244,10 +280,12 @@ def _read_series(ids: Any, by_id: dict[int, Patient], summaries: dict[int, Safet
         if p is None:
             continue
         series.crs[pid].append(((on - p.day0).days, grade))
-        s = summaries[pid]
-        s.tocilizumab_doses += 1 if tocilizumab else 0
-        s.crs_corticosteroids |= corticosteroid
-        s.anakinra |= anakinra
+        if tocilizumab:
+            series.tocilizumab_doses[pid] += 1
+        if corticosteroid:
+            series.crs_corticosteroids.add(pid)
+        if anakinra:
+            series.anakinra.add(pid)
     for pid, on, grade, tool in (
         IcansAssessment.objects.filter(patient_id__in=ids, voided_at__isnull=True)
         .annotate(local_day=LocalDate("assessed_at", "patient__centre__time_zone"))
@@ -258,7 +296,7 @@ def _read_series(ids: Any, by_id: dict[int, Patient], summaries: dict[int, Safet
         if p is None:
             continue
         series.icans[pid].append(((on - p.day0).days, grade))
-        summaries[pid].icans_tools.add(tool)
+        series.icans_tools[pid].add(tool)
     # One query: the ANC values of the ICAHT windows (study days 0 to the end of the late window; ICAHT
     # ignores the others), plus each patient's last sample date (the only other use of the labs: the end of
     # follow-up) as a row ("", date, 1 when the patient has any ANC value else 0) — not every laboratory value
@@ -353,9 +391,7 @@ WHERE p.id IN ({ids}) AND p.day0 IS NOT NULL
 """
 
 
-def _read_series_postgresql(
-    ids: Any, by_id: dict[int, Patient], summaries: dict[int, SafetySummary]
-) -> _Series:
+def _read_series_postgresql(ids: Any, by_id: dict[int, Patient]) -> SafetyReads:
     """What :func:`_read_series` reads, as one row per patient with arrays (3 queries, PostgreSQL): the
     database orders, dates and groups, instead of a Python loop over every assessment and ANC value."""
     subquery, id_params = id_subquery(ids)
@@ -365,25 +401,28 @@ def _read_series_postgresql(
         "labs": LabResult._meta.db_table,
         "ids": subquery,
     }
-    series = _Series()
+    series = SafetyReads()
     crs = _CRS_SQL.format(table=CrsAssessment._meta.db_table, **tables)
     for pid, days, grades, tocilizumab, corticosteroid, anakinra in fetch(crs, id_params):
-        s = summaries.get(pid)
-        if s is None:
+        if pid not in by_id:
             continue
         series.crs[pid] = list(zip(days, grades, strict=True))
-        s.tocilizumab_doses, s.crs_corticosteroids, s.anakinra = tocilizumab, corticosteroid, anakinra
+        if tocilizumab:
+            series.tocilizumab_doses[pid] = tocilizumab
+        if corticosteroid:
+            series.crs_corticosteroids.add(pid)
+        if anakinra:
+            series.anakinra.add(pid)
     icans = _ICANS_SQL.format(table=IcansAssessment._meta.db_table, **tables)
     for pid, days, grades, tools in fetch(icans, id_params):
-        s = summaries.get(pid)
-        if s is None:
+        if pid not in by_id:
             continue
         series.icans[pid] = list(zip(days, grades, strict=True))
-        s.icans_tools = set(tools)
+        series.icans_tools[pid] = set(tools)
     labs = _LABS_SQL.format(**tables)
     params = [*id_params, grading.ICAHT_LATE_WINDOW_END, *id_params]
     for pid, days, anc, last_day, has_anc in fetch(labs, params):
-        if pid not in summaries or last_day is None:
+        if pid not in by_id or last_day is None:
             continue
         if days:
             series.anc[pid] = list(zip(days, anc, strict=True))

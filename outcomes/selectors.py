@@ -255,6 +255,32 @@ _Medication = namedtuple(
 _IMMUNOMODULATING = frozenset({MedicationClass.IMMUNOMODULATOR.value, MedicationClass.GLUCOCORTICOID.value})
 
 
+@dataclass
+class CourseReads:
+    """What :func:`course_summaries` reads from the database besides the visits: the laboratory figures and
+    the medications (:func:`course_reads`). Plain rows, so the course can be computed away from the
+    database connection (another thread: no query, no translation)."""
+
+    lab_figures: list[tuple]  # (patient id, peak, peak date, nadir, nadir date, aplasia date, reconstitution)
+    medications: list[tuple]  # (patient id, *_Medication fields)
+
+
+def course_reads(ids: Any) -> CourseReads:
+    """The course's laboratory figures and medications of the patients ``ids`` (ids or a ``.values("pk")``
+    queryset): 2 queries."""
+    aplasia_below = _setting("REGISTRY_B_CELL_APLASIA_BELOW_PER_UL", 1.0)
+    reconstitution_at = _setting("REGISTRY_B_CELL_RECONSTITUTION_PER_UL", 10.0)
+    # One statement: the figures of the course's laboratory values computed by the database, instead of
+    # every CAR T, CD19 and IgG value in Python.
+    figures = list(_course_lab_figures(ids, aplasia_below, reconstitution_at))
+    medications = value_rows(
+        Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
+            "patient_id", *_Medication._fields
+        )
+    )
+    return CourseReads(figures, medications)
+
+
 def course_summaries(
     patients: Iterable[Patient],
     *,
@@ -262,17 +288,19 @@ def course_summaries(
     id_query: QuerySet | None = None,
     visits: Iterable[Any] | None = None,
     last_visit_dates: Mapping[int, dt.date] | None = None,
+    reads: CourseReads | None = None,
 ) -> dict[int, Course]:
     """The derived course of each patient with day 0.
 
-    Queries: the CAR T/CD19/IgG figures (per-patient subqueries), visits joined with their instruments,
-    medications — 3 in all, whatever the number of patients or visits. ``id_query``: the ids of the same
-    patients as a queryset (``.values("pk")``), filtered on as a subquery instead of one parameter per patient
-    (exports of thousands of patients); rows of patients that ``patients`` lacks are ignored. ``visits``: the
-    patients' visits, already read by the caller in the order and shape of :func:`_course_visits` (a visit may
-    lack the instruments of other diagnoses), instead of the visit query; with ``last_visit_dates`` (patient
-    id → date of the last visit), ``visits`` may leave out the visits without an instrument (they only end
-    follow-up).
+    Queries: the CAR T/CD19/IgG figures, visits joined with their instruments, medications — 3 in all,
+    whatever the number of patients or visits. ``id_query``: the ids of the same patients as a queryset
+    (``.values("pk")``), filtered on as a subquery instead of one parameter per patient (exports of thousands
+    of patients); rows of patients that ``patients`` lacks are ignored. ``visits``: the patients' visits,
+    already read by the caller in the order and shape of :func:`_course_visits` (a visit may lack the
+    instruments of other diagnoses), instead of the visit query; with ``last_visit_dates`` (patient id → date
+    of the last visit), ``visits`` may leave out the visits without an instrument (they only end follow-up).
+    ``reads``: the figures and medications already read (:func:`course_reads`); with ``visits`` as a list,
+    nothing is queried.
     """
     patients = [p for p in patients if p.day0 is not None]
     by_id = {p.pk: p for p in patients}
@@ -280,12 +308,10 @@ def course_summaries(
     if not patients:
         return courses
     ids = list(by_id) if id_query is None else id_query
-    aplasia_below = _setting("REGISTRY_B_CELL_APLASIA_BELOW_PER_UL", 1.0)
-    reconstitution_at = _setting("REGISTRY_B_CELL_RECONSTITUTION_PER_UL", 10.0)
+    if reads is None:
+        reads = course_reads(ids)
 
-    # One statement: each figure of the course's laboratory values is a per-patient probe of the (patient,
-    # analyte, day) index, computed by the database, instead of every CAR T, CD19 and IgG value in Python.
-    for pid, *figures in _course_lab_figures(ids, aplasia_below, reconstitution_at):
+    for pid, *figures in reads.lab_figures:
         p = by_id.get(pid)
         if p is None:
             continue
@@ -322,17 +348,7 @@ def course_summaries(
         if remission and not c.remission_reached:
             c.remission_reached, c.first_remission_day = True, day
     meds: dict[int, list[_Medication]] = defaultdict(list)
-    for pid, *med in value_rows(
-        Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
-            "patient_id",
-            "medication_class",
-            "started_on",
-            "stopped_on",
-            "restarted_for_disease_activity",
-            "prednisone_equivalent_mg_per_day",
-            "drug",
-        )
-    ):
+    for pid, *med in reads.medications:
         meds[pid].append(_Medication._make(med))
     today = today or dt.date.today()
     for pid, on in (last_visit_dates or {}).items():

@@ -43,3 +43,17 @@ def value_rows(queryset: QuerySet) -> list[tuple]:
         if not compiler.get_converters([expression for expression, *_ in compiler.select]):
             return fetch(sql, list(params))
     return list(queryset)
+
+
+def value_dicts(queryset: QuerySet) -> list[dict[str, Any]]:
+    """The rows of a ``values()`` queryset as dicts, fetched at once on PostgreSQL (as :func:`value_rows`)."""
+    query = queryset.query
+    names = [*query.extra_select, *query.values_select, *query.annotation_select]
+    if on_postgresql():
+        compiler = query.get_compiler(queryset.db)
+        sql, params = compiler.as_sql()
+        if len(compiler.select) == len(names) and not compiler.get_converters(
+            [expression for expression, *_ in compiler.select]
+        ):
+            return [dict(zip(names, row, strict=True)) for row in fetch(sql, list(params))]
+    return list(queryset)

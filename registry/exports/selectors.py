@@ -22,23 +22,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict, namedtuple
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Max, Q
 
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, Infection
-from adverse_events.selectors import SafetySummary, safety_summaries
+from adverse_events.selectors import SafetySummary, safety_reads, safety_summaries
 from dosing.models import Infusion, LymphodepletionDose, ManufacturingRun
 from outcomes.models import LabResult, Medication, ScheduleTimepoint, Visit
-from outcomes.selectors import COURSE_VISIT_FIELDS, Course, course_summaries
+from outcomes.selectors import COURSE_VISIT_FIELDS, Course, course_reads, course_summaries
 from outcomes.services import local_date
 from patients.models import OrganInvolvement, Patient, PatientIdentity, PriorTherapy
 from registry import access
 from registry.bulk import collector_paused
 from registry.exports.definitions import MEASURES
 from registry.models import CaseSeries, Centre
-from registry.sql import value_rows
+from registry.sql import value_dicts, value_rows
 
 
 @dataclass(frozen=True)
@@ -276,13 +277,9 @@ def _last_visit_dates(patient_ids: Any) -> dict[int, dt.date]:
     )
 
 
-def _visits(patient_ids: Any, by_id: dict[int, Patient], rows: dict[int, list[VisitRow]]):
-    """The patients' visits, read once for both the visit rows and the course: appends each visit's
-    :class:`VisitRow` to ``rows`` and yields the visit as :func:`outcomes.selectors.course_summaries` reads
-    it. One query with joins, plain values (no model instances: a registry has hundreds of thousands of
-    visits); a visit carries only the instrument of the patient's diagnosis (the only one either reads) and
-    lacks the attribute without one, as with ``select_related``. Visits of patients missing from ``by_id``
-    (added to the series meanwhile) are skipped.
+def _visit_rows(patient_ids: Any) -> list[tuple]:
+    """The patients' visits with an instrument, read once for both the visit rows and the course: one query
+    with joins, plain values (no model instances: a registry has hundreds of thousands of visits).
 
     Only visits with an instrument: the others (three in four — the daily visits of the admission) give
     no value, no status and no row of any table, figure or dataset; they only end follow-up, which
@@ -291,11 +288,19 @@ def _visits(patient_ids: Any, by_id: dict[int, Patient], rows: dict[int, list[Vi
     with_instrument = Q()
     for name in _INSTRUMENT_FIELDS:
         with_instrument |= Q(**{f"{name}__isnull": False})
-    for row in value_rows(
+    return value_rows(
         Visit.objects.filter(with_instrument, patient_id__in=patient_ids, voided_at__isnull=True)
         .order_by("patient_id", "visit_date", "pk")
         .values_list(*_VISIT_COLUMNS, *columns)
-    ):
+    )
+
+
+def _visits(visit_rows: list[tuple], by_id: dict[int, Patient], rows: dict[int, list[VisitRow]]):
+    """Appends each visit's :class:`VisitRow` to ``rows`` and yields the visit as
+    :func:`outcomes.selectors.course_summaries` reads it: it carries only the instrument of the patient's
+    diagnosis (the only one either reads) and lacks the attribute without one, as with ``select_related``.
+    Visits of patients missing from ``by_id`` (added to the series meanwhile) are skipped. No query."""
+    for row in visit_rows:
         pid = row[0]
         p = by_id.get(pid)
         if p is None:
@@ -308,6 +313,81 @@ def _visits(patient_ids: Any, by_id: dict[int, Patient], rows: dict[int, list[Vi
         else:
             visit, instrument = _VISIT_WITH[diagnosis]
             yield visit(pid, row[1], instrument(row[layout.pk + 1 : layout.end]))
+
+
+def _load_baseline_and_dosing(data: SeriesData, ids: Any, *, identified: bool) -> None:
+    """Identity (date of birth; names with ``identified``), organ involvement, prior therapies,
+    manufacturing runs with their bag counts, infusions, lymphodepletion of the patients ``ids``: 6
+    queries."""
+    fields = ["patient_id", "date_of_birth"]
+    if identified:
+        fields += ["given_name", "family_name", "hospital_number"]
+    for row in value_dicts(
+        PatientIdentity.objects.filter(patient_id__in=ids, voided_at__isnull=True).values(*fields)
+    ):
+        data.date_of_birth[row["patient_id"]] = row["date_of_birth"]
+        if identified:
+            data.identity[row["patient_id"]] = row
+    for pid, organ in (
+        OrganInvolvement.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .order_by("patient_id", "organ")
+        .values_list("patient_id", "organ")
+    ):
+        data.organs[pid].append(organ)
+    for row in value_dicts(
+        PriorTherapy.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .order_by("patient_id", "start_date", "pk")
+        .values("patient_id", "drug", "therapy_class", "b_cell_targeted")
+    ):
+        data.prior[row["patient_id"]].append(row)
+    for row in value_dicts(
+        ManufacturingRun.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .annotate(bag_count=Count("bags", filter=Q(bags__voided_at__isnull=True)))
+        .order_by("patient_id", "started_on", "pk")
+        .values(
+            "pk",
+            "patient_id",
+            "outcome",
+            "started_on",
+            "finished_on",
+            "product_state",
+            "transduction_efficiency_pct",
+            "viability_pct",
+            "cd4_cd8_ratio",
+            "vector_copy_number",
+            "bag_count",
+            "product__code",
+            "product__name",
+            "apheresis__performed_on",
+        )
+    ):
+        data.runs[row["patient_id"]].append(row)
+    for row in value_dicts(
+        Infusion.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .order_by("patient_id", "infused_on", "pk")
+        .values(
+            "patient_id",
+            "run_id",
+            "infused_on",
+            "is_reinfusion",
+            "weight_kg",
+            "target_cells_per_kg",
+            "car_t_cells_infused",
+            "dose_per_kg",
+            "percent_of_target",
+            "dose_window",
+        )
+    ):
+        if row["is_reinfusion"]:
+            data.reinfusions[row["patient_id"]] += 1
+        else:
+            data.infusion[row["patient_id"]] = row
+    for row in value_dicts(
+        LymphodepletionDose.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+        .order_by("patient_id", "given_on", "agent")
+        .values("patient_id", "agent", "given_on", "mg_per_m2")
+    ):
+        data.lymphodepletion[row["patient_id"]].append(row)
 
 
 @collector_paused()
@@ -333,89 +413,32 @@ def series_data(
     ids = selected.order_by().values("pk")
     infused_ids = ids.filter(day0__isnull=False)
 
-    fields = ["patient_id", "date_of_birth"]
-    if identified:
-        fields += ["given_name", "family_name", "hospital_number"]
-    for row in PatientIdentity.objects.filter(patient_id__in=ids, voided_at__isnull=True).values(*fields):
-        data.date_of_birth[row["patient_id"]] = row["date_of_birth"]
-        if identified:
-            data.identity[row["patient_id"]] = row
-
-    for pid, organ in (
-        OrganInvolvement.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-        .order_by("patient_id", "organ")
-        .values_list("patient_id", "organ")
-    ):
-        data.organs[pid].append(organ)
-    for row in (
-        PriorTherapy.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-        .order_by("patient_id", "start_date", "pk")
-        .values("patient_id", "drug", "therapy_class", "b_cell_targeted")
-    ):
-        data.prior[row["patient_id"]].append(row)
-
-    for row in (
-        ManufacturingRun.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-        .annotate(bag_count=Count("bags", filter=Q(bags__voided_at__isnull=True)))
-        .order_by("patient_id", "started_on", "pk")
-        .values(
-            "pk",
-            "patient_id",
-            "outcome",
-            "started_on",
-            "finished_on",
-            "product_state",
-            "transduction_efficiency_pct",
-            "viability_pct",
-            "cd4_cd8_ratio",
-            "vector_copy_number",
-            "bag_count",
-            "product__code",
-            "product__name",
-            "apheresis__performed_on",
-        )
-    ):
-        data.runs[row["patient_id"]].append(row)
-    for row in (
-        Infusion.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-        .order_by("patient_id", "infused_on", "pk")
-        .values(
-            "patient_id",
-            "run_id",
-            "infused_on",
-            "is_reinfusion",
-            "weight_kg",
-            "target_cells_per_kg",
-            "car_t_cells_infused",
-            "dose_per_kg",
-            "percent_of_target",
-            "dose_window",
-        )
-    ):
-        if row["is_reinfusion"]:
-            data.reinfusions[row["patient_id"]] += 1
-        else:
-            data.infusion[row["patient_id"]] = row
-    for row in (
-        LymphodepletionDose.objects.filter(patient_id__in=ids, voided_at__isnull=True)
-        .order_by("patient_id", "given_on", "agent")
-        .values("patient_id", "agent", "given_on", "mg_per_m2")
-    ):
-        data.lymphodepletion[row["patient_id"]].append(row)
-
     data.timepoints = [
         (tp.code, tp.nominal_day, *tp.window()) for tp in ScheduleTimepoint.objects.filter(protocol="default")
     ]
     infused = [p for p in patients if p.day0 is not None]
     by_id = {p.pk: p for p in infused}
-    # The course reads the visits as _visits yields them, which also fills the visit rows.
-    data.courses = course_summaries(
-        infused,
-        id_query=infused_ids,
-        visits=_visits(infused_ids, by_id, data.visits),
-        last_visit_dates=_last_visit_dates(infused_ids),
-    )
-    data.safety = safety_summaries(infused, id_query=infused_ids)
+    # The course (with the visit rows) and the safety summaries are computed from rows already read, on a
+    # worker thread, while this thread goes on reading: the database works while Python computes (each
+    # waited for the other before; 2 cores). The worker never touches the database connection
+    # (thread-bound) nor translations (thread-local); its errors surface here.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="series-data") as worker:
+        visits = worker.submit(list, _visits(_visit_rows(infused_ids), by_id, data.visits))
+        reads, last_visits = course_reads(infused_ids), _last_visit_dates(infused_ids)
+        courses = worker.submit(
+            lambda: course_summaries(
+                infused,
+                id_query=infused_ids,
+                visits=visits.result(),
+                last_visit_dates=last_visits,
+                reads=reads,
+            )
+        )
+        safety = worker.submit(
+            safety_summaries, infused, id_query=infused_ids, reads=safety_reads(infused_ids, by_id)
+        )
+        _load_baseline_and_dosing(data, ids, identified=identified)
+        data.courses, data.safety = courses.result(), safety.result()
     if longitudinal:
         _load_longitudinal(data, infused, infused_ids)
     return data
@@ -443,7 +466,7 @@ def _load_longitudinal(data: SeriesData, infused: list[Patient], ids: Any) -> No
                 continue
             day = day_of_moment(pid, moment)
             target[pid][day] = max(grade, target[pid].get(day, 0))
-    for row in (
+    for row in value_dicts(
         Infection.objects.filter(patient_id__in=ids, voided_at__isnull=True)
         .order_by("patient_id", "onset_on")
         .values("patient_id", "onset_on", "resolved_on", "grade", "organism_type", "site")
@@ -460,7 +483,7 @@ def _load_longitudinal(data: SeriesData, infused: list[Patient], ids: Any) -> No
                 "site": row["site"],
             }
         )
-    for row in (
+    for row in value_dicts(
         AdverseEvent.objects.filter(patient_id__in=ids, voided_at__isnull=True)
         .order_by("patient_id", "started_on")
         .values("patient_id", "started_on", "grade", "serious", "term")
@@ -484,7 +507,7 @@ def _load_longitudinal(data: SeriesData, infused: list[Patient], ids: Any) -> No
         if pid not in by_id:
             continue
         data.labs[pid].append(((on - by_id[pid].day0).days, analyte, value))
-    for row in (
+    for row in value_dicts(
         Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True)
         .order_by("patient_id", "started_on", "pk")
         .values("patient_id", "drug", "medication_class", "started_on", "stopped_on")

@@ -60,15 +60,16 @@ class _Keys:
                 policy.centre_code(patient.centre_id, c.code),
                 policy.centre_label(patient.centre_id, c.name, c.code),
             )
+        pid = patient.pk
         row = {
-            "patient": policy.patient_label(patient.pk, patient.code),
+            "patient": policy.patient_label(pid, patient.code),
             "centre": centre[0],
             "diagnosis": patient.diagnosis,
             "_centre_label": centre[1],
         }
         if policy.shows_identity:
-            identity = self.data.identity.get(patient.pk, {})
-            born = self.data.date_of_birth.get(patient.pk)
+            identity = self.data.identity.get(pid, {})
+            born = self.data.date_of_birth.get(pid)
             row |= {
                 "given_name": identity.get("given_name"),
                 "family_name": identity.get("family_name"),
@@ -137,17 +138,18 @@ def baseline_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
     rows = []
     key = _Keys(data, policy)
     for p in data.patients:
-        prior = data.prior.get(p.pk, [])
+        pid = p.pk
+        prior = data.prior.get(pid, [])
         lines = [t for t in prior if t["therapy_class"] != _GLUCOCORTICOID]
-        organs = data.organs.get(p.pk, [])
-        visits = data.visits.get(p.pk, [])
+        organs = data.organs.get(pid, [])
+        visits = data.visits.get(pid, [])
         duration = (
             round((p.day0 - p.diagnosis_date).days / 365.25, 1) if p.day0 and p.diagnosis_date else None
         )
         baseline = _baseline_values(visits)
         row = key(p) | {
             "sex": p.sex,
-            "age_at_infusion_years": completed_years(data.date_of_birth.get(p.pk), p.day0),
+            "age_at_infusion_years": completed_years(data.date_of_birth.get(pid), p.day0),
             "disease_duration_years": duration,
             "treatment_pathway": p.treatment_pathway,
             "organ_involvement": "; ".join(organs),
@@ -174,14 +176,16 @@ def dosing_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
     rows = []
     key = _Keys(data, policy)
     for p in data.patients:
-        runs = data.runs.get(p.pk, [])
-        infusion = data.infusion.get(p.pk)
+        pid = p.pk
+        runs = data.runs.get(pid, [])
+        infusion = data.infusion.get(pid)
         run = None
         if infusion is not None:
             run = next((r for r in runs if r["pk"] == infusion["run_id"]), None)
         if run is None and runs:
             run = runs[-1]
-        doses = data.lymphodepletion.get(p.pk, [])
+        doses = data.lymphodepletion.get(pid, [])
+        reinfusions = data.reinfusions.get(pid, 0)
         totals = dict.fromkeys(LD_ABBREVIATIONS)
         for d in doses:
             totals[d["agent"]] = (totals[d["agent"]] or 0.0) + float(d["mg_per_m2"])
@@ -206,14 +210,14 @@ def dosing_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
             "dose_per_kg": _rounded(infusion and infusion["dose_per_kg"]),
             "percent_of_target": round(infusion["percent_of_target"], 1) if infusion else None,
             "dose_window": infusion["dose_window"] if infusion else None,
-            "reinfusions": data.reinfusions.get(p.pk, 0),
+            "reinfusions": reinfusions,
             "lymphodepletion_regimen": _regimen(doses) or None,
             "lymphodepletion_start_day": p.study_day(min(d["given_on"] for d in doses)) if doses else None,
             "fludarabine_mg_m2": totals["fludarabine"],
             "cyclophosphamide_mg_m2": totals["cyclophosphamide"],
             "bendamustine_mg_m2": totals["bendamustine"],
             "_infused": infusion is not None,
-            "_reinfused": data.reinfusions.get(p.pk, 0) > 0,
+            "_reinfused": reinfusions > 0,
         }
         rows.append(row)
     extra = ["_centre_label", "_infused", "_reinfused"]
