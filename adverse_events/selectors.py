@@ -188,20 +188,8 @@ def safety_summaries(
         p = by_id[pid]
         s.crs_episodes = episodes(crs.get(pid, ()))
         s.icans_episodes = episodes(icans.get(pid, ()))
-        if s.crs_episodes:
-            worst = max(s.crs_episodes, key=lambda e: (e.max_grade, -e.onset_day))
-            s.crs_max_grade, s.crs_onset_day, s.crs_duration_days = (
-                worst.max_grade,
-                s.crs_episodes[0].onset_day,
-                worst.duration_days,
-            )
-        if s.icans_episodes:
-            worst = max(s.icans_episodes, key=lambda e: (e.max_grade, -e.onset_day))
-            s.icans_max_grade, s.icans_onset_day, s.icans_duration_days = (
-                worst.max_grade,
-                s.icans_episodes[0].onset_day,
-                worst.duration_days,
-            )
+        s.crs_max_grade, s.crs_onset_day, s.crs_duration_days = _episode_figures(s.crs_episodes)
+        s.icans_max_grade, s.icans_onset_day, s.icans_duration_days = _episode_figures(s.icans_episodes)
         s.open_episode = any(e.resolution_day is None for e in s.crs_episodes + s.icans_episodes)
         days = [d for d, _ in crs.get(pid, ())] + [d for d, _ in icans.get(pid, ())]
         if pid in reads.last_sample_day:
@@ -211,6 +199,15 @@ def safety_summaries(
             s.icaht = grading.icaht_assessment(anc.get(pid, ()), last_day=last)
             s.neutrophil_recovery_day = s.icaht["neutrophil_recovery_day"]
     return summaries
+
+
+def _episode_figures(found: list[Episode]) -> tuple[int, int | None, int | None]:
+    """(worst grade, onset day of the first episode, duration of the worst — the earliest among equals);
+    (0, None, None) without an episode."""
+    if not found:
+        return 0, None, None
+    worst = max(found, key=lambda e: (e.max_grade, -e.onset_day))
+    return worst.max_grade, found[0].onset_day, worst.duration_days
 
 
 def safety_reads(ids: Any, by_id: dict[int, Patient]) -> SafetyReads:

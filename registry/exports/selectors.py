@@ -9,11 +9,12 @@ Queries (pinned in ``tests/registry/test_exports.py``):
 
 * tables: patients with centre; identity (date of birth for the age; names only for identified exports);
   organ involvement; prior therapies; manufacturing runs with their bag counts; infusions; lymphodepletion
-  doses; the schedule timepoints; the course (:func:`outcomes.selectors.course_summaries`, 4: labs,
-  medications, the visits that have an instrument joined with it and their timepoint — read once for the
-  course and the visit rows —, each patient's last visit date) and the safety summary
-  (:func:`adverse_events.selectors.safety_summaries`, 6) — 18 in all, each filtering on the selected
-  patients as a subquery (not one parameter per patient);
+  doses; the schedule timepoints; the course (:func:`outcomes.selectors.course_reads`, 2: laboratory figures,
+  medications; the visits that have an instrument joined with it and their timepoint — read once for the
+  course and the visit rows —; each patient's last visit date) and the safety summary
+  (:func:`adverse_events.selectors.safety_reads`, 6) — 18 in all, each filtering on the selected patients as
+  a subquery (not one parameter per patient). The course, the visit rows and the safety summaries are
+  computed from those rows on a worker thread while the connection reads on (see :func:`series_data`);
 * with ``longitudinal=True`` (figures, tidy datasets) 6 more: CRS and ICANS assessments, infections, other
   adverse events, laboratory results, medications.
 """

@@ -551,3 +551,20 @@ def test_series_page_lists_tables_with_filters_and_download_buttons(client, regi
     assert "<script>" not in html and "style=" not in html
     index = client.get(reverse("exports:index"))
     assert registry.series.name in index.content.decode()
+
+
+def test_an_error_while_the_course_is_computed_reaches_the_caller_and_leaves_the_collector_on(
+    registry, monkeypatch
+):
+    """The course and safety summaries are computed on a worker thread while the connection reads on: a
+    failure there is the export's failure (no table built from half the data), and the garbage collector
+    paused for the load is running again."""
+    import gc
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("course computation failed")
+
+    monkeypatch.setattr(selectors, "course_summaries", broken)
+    with pytest.raises(RuntimeError, match="course computation failed"):
+        selectors.series_data(registry.series, centre_ids=None)
+    assert gc.isenabled()
