@@ -71,6 +71,23 @@ def _check_study_window(patient: Patient, field: str, on: dt.date) -> None:
         )
 
 
+def _check_not_after_death(patient: Patient, **dates: dt.date | None) -> None:
+    """Nothing starts, ends or resolves after the patient's date of death (read afresh: it may have been
+    recorded since ``patient`` was loaded). Dates before day 0 stay allowed for adverse events and supportive
+    care (lymphodepletion and apheresis happen before the infusion)."""
+    death = Patient.objects.filter(pk=patient.pk).values_list("death_date", flat=True).first()
+    if death is None:
+        return
+    for field, on in dates.items():
+        if on is not None and on > death:
+            raise field_error(
+                field,
+                _("%(d)s is after the date of death (%(dd)s)."),
+                d=on.isoformat(),
+                dd=death.isoformat(),
+            )
+
+
 def _check_moment(patient: Patient, field: str, moment: dt.datetime) -> dt.date:
     if timezone.is_naive(moment):
         raise field_error(field, _("The time needs a time zone."))
@@ -482,6 +499,7 @@ def supportive_care_record(
     check_not_future("ended_on", ended_on)
     if ended_on and ended_on < started_on:
         raise field_error("ended_on", _("The end is before the start."))
+    _check_not_after_death(patient, started_on=started_on, ended_on=ended_on)
     save_audited(row, user=recorded_by)
     return row
 
@@ -530,6 +548,7 @@ def infection_record(
     _check_study_window(patient, "onset_on", onset_on)
     if row.resolved_on and row.resolved_on < onset_on:
         raise field_error("resolved_on", _("Resolution is before onset."))
+    _check_not_after_death(patient, resolved_on=row.resolved_on)
     row.proposed_grade = infection_proposal(row)
     if grade is None:
         raise field_error("grade", _("Confirm the grade (proposed: %(g)s)."), g=row.proposed_grade)
@@ -586,6 +605,7 @@ def adverse_event_record(
     check_not_future("ended_on", ended_on)
     if ended_on and ended_on < started_on:
         raise field_error("ended_on", _("The end is before the start."))
+    _check_not_after_death(patient, started_on=started_on, ended_on=ended_on)
     if outcome == "fatal" and grade != 5:
         raise field_error("grade", _("A fatal adverse event is grade 5."))
     save_audited(row, user=recorded_by)

@@ -344,3 +344,63 @@ def test_safety_summary_query_count_does_not_grow_with_patients(
     with django_assert_num_queries(6):  # CRS, ICANS, labs, supportive care, infections, adverse events
         summaries = safety_summaries(patients)
     assert all(s.crs_max_grade == 1 for s in summaries.values())
+
+
+def test_nothing_starts_ends_or_resolves_after_death_and_earlier_events_stay_allowed(patient, rome_clinician):
+    """An adverse event, supportive care or an infection's resolution dated after the date of death is
+    refused on that field and nothing is saved; an adverse event before day 0 (lymphodepletion) and one on
+    the day of death are accepted."""
+    from adverse_events.models import AdverseEvent, SupportiveCare
+    from patients.services import patient_set_status
+
+    def day(n):
+        return DAY0 + dt.timedelta(days=n)
+
+    def event(started, ended=None, outcome="ongoing"):
+        return services.adverse_event_record(
+            patient=patient,
+            term="Mucositis",
+            grade=2,
+            attribution="lymphodepletion",
+            started_on=day(started),
+            ended_on=None if ended is None else day(ended),
+            outcome=outcome,
+            recorded_by=rome_clinician,
+        )
+
+    patient_set_status(
+        patient=patient,
+        status="deceased",
+        recorded_by=rome_clinician,
+        reason="died",
+        death_date=day(30),
+        death_related_to_car_t="not_related",
+    )
+    for started, ended, field in ((31, None, "started_on"), (20, 31, "ended_on")):
+        with pytest.raises(ValidationError) as err:
+            event(started, ended, "resolved" if ended else "ongoing")
+        assert field in err.value.message_dict
+        assert "after the date of death" in err.value.message_dict[field][0]
+    with pytest.raises(ValidationError) as err:
+        services.supportive_care_record(
+            patient=patient, kind="rbc_transfusion", started_on=day(32), recorded_by=rome_clinician
+        )
+    assert "started_on" in err.value.message_dict
+    with pytest.raises(ValidationError) as err:
+        services.infection_record(
+            patient=patient,
+            onset_on=day(25),
+            grade=2,
+            recorded_by=rome_clinician,
+            site="urinary tract",
+            organism_type="bacterial",
+            treatment_route="oral",
+            outcome="resolved",
+            resolved_on=day(35),
+        )
+    assert "resolved_on" in err.value.message_dict
+    assert not AdverseEvent.objects.exists() and not SupportiveCare.objects.exists()
+    assert not Infection.objects.exists()
+    event(-3, -1, "resolved")  # during lymphodepletion, before the infusion
+    event(30)  # on the day of death
+    assert AdverseEvent.objects.count() == 2
