@@ -62,13 +62,7 @@ def _check_study_window(patient: Patient, field: str, on: dt.date) -> None:
             d=on.isoformat(),
             day0=day0.isoformat(),
         )
-    if patient.death_date and on > patient.death_date:
-        raise field_error(
-            field,
-            _("%(d)s is after the date of death (%(dd)s)."),
-            d=on.isoformat(),
-            dd=patient.death_date.isoformat(),
-        )
+    _check_not_after_death(patient, **{field: on})
 
 
 def _check_not_after_death(patient: Patient, **dates: dt.date | None) -> None:
