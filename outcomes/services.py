@@ -715,6 +715,7 @@ def medication_stop(
         {"stopped_on": stopped_on, "stop_reason": stop_reason},
         allowed=("stopped_on", "stop_reason"),
     )
+    full_clean(medication, exclude=["patient"])  # the stop reason is one of the listed reasons
     _check_medication(medication.patient, medication)
     save_changes(medication, changed, recorded_by=recorded_by, reason=require_reason(reason))
     return medication

@@ -410,7 +410,7 @@ def case_series_create(
     is_illustrative: bool = False,
 ) -> CaseSeries:
     series = CaseSeries(name=name.strip(), description=description.strip(), is_illustrative=is_illustrative)
-    series.full_clean()
+    full_clean(series)
     save_audited(series, user=recorded_by)
     if patients:
         series.patients.add(*patients)

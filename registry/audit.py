@@ -93,6 +93,8 @@ def require_reason(reason: str | None) -> str:
             {"reason": _("Give a reason for changing an existing record (e.g. 'transcription error').")},
             code="reason_required",
         )
+    if "\x00" in reason:
+        raise ValidationError({"reason": _("Null characters are not allowed.")})
     return reason.strip()
 
 

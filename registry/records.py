@@ -52,13 +52,16 @@ def full_clean(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
     An empty string in a nullable non-text field (a number or date left empty) means "not given", as in a
     ModelForm: Django's model validation skips blank values, so "" would otherwise reach the arithmetic.
     """
+    nul: dict[str, list[str]] = {}
     for field in instance._meta.concrete_fields:
-        if (
-            field.null
-            and not isinstance(field, models.CharField | models.TextField)
-            and getattr(instance, field.attname, None) == ""
-        ):
+        value = getattr(instance, field.attname, None)
+        if field.null and not isinstance(field, models.CharField | models.TextField) and value == "":
             setattr(instance, field.attname, None)
+        elif isinstance(value, str) and "\x00" in value and field.name not in exclude:
+            # As Django's forms do: PostgreSQL cannot store it, and no clinical text needs it.
+            nul[field.name] = [str(_("Null characters are not allowed."))]
+    if nul:
+        raise ValidationError(nul)
     instance.full_clean(exclude=list(exclude), validate_constraints=False)
 
 
@@ -73,7 +76,11 @@ def apply_changes(instance: models.Model, changes: dict[str, Any], *, allowed: I
         )
     changed = []
     for name, value in changes.items():
-        if getattr(instance, name) != value:
+        try:
+            differs = getattr(instance, name) != value
+        except (TypeError, ArithmeticError):  # e.g. Decimal("sNaN"): the field validation refuses it next
+            differs = True
+        if differs:
             setattr(instance, name, value)
             changed.append(name)
     return changed

@@ -404,3 +404,17 @@ def test_nothing_starts_ends_or_resolves_after_death_and_earlier_events_stay_all
     event(-3, -1, "resolved")  # during lymphodepletion, before the infusion
     event(30)  # on the day of death
     assert AdverseEvent.objects.count() == 2
+
+
+def test_a_not_a_number_temperature_in_an_edit_is_a_field_error(patient, rome_clinician):
+    """Found by the service fuzzer: comparing the old value with Decimal("sNaN") raised instead of the field
+    validation answering."""
+    row = crs(patient, rome_clinician, 1, max_temperature_c=Decimal("38.5"))
+    for bad in (Decimal("sNaN"), Decimal("NaN")):
+        with pytest.raises(ValidationError) as err:
+            services.crs_assessment_update(
+                assessment=row, changes={"max_temperature_c": bad}, recorded_by=rome_clinician, reason="typo"
+            )
+        assert "max_temperature_c" in err.value.message_dict
+    row.refresh_from_db()
+    assert row.max_temperature_c == Decimal("38.5")

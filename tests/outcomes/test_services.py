@@ -389,3 +389,39 @@ def test_course_query_count_is_constant(rome, rome_clinician, django_assert_num_
     patients = list(Patient.objects.all())
     with django_assert_num_queries(3):  # labs, visits joined with instruments, medications
         course_summaries(patients)
+
+
+def test_stopping_a_medication_with_an_unlisted_reason_or_a_null_character_is_a_field_error(
+    sle, rome_clinician
+):
+    """Found by the service fuzzer: an unlisted stop reason reached the database (too long for its column) and
+    a null character in the audit reason was refused by PostgreSQL instead of the form."""
+    med = services.medication_record(
+        patient=sle,
+        drug="mycophenolate",
+        medication_class="immunomodulator",
+        dose="500",
+        dose_unit="mg",
+        frequency="bid",
+        started_on=DAY0,
+        recorded_by=rome_clinician,
+    )
+    with pytest.raises(ValidationError) as err:
+        services.medication_stop(
+            medication=med,
+            stopped_on=DAY0 + dt.timedelta(days=30),
+            stop_reason="x" * 40,
+            recorded_by=rome_clinician,
+        )
+    assert "stop_reason" in err.value.message_dict
+    with pytest.raises(ValidationError) as err:
+        services.medication_stop(
+            medication=med,
+            stopped_on=DAY0 + dt.timedelta(days=30),
+            stop_reason="car_t",
+            recorded_by=rome_clinician,
+            reason="stopped\x00",
+        )
+    assert err.value.message_dict["reason"] == ["Null characters are not allowed."]
+    med.refresh_from_db()
+    assert med.stopped_on is None and med.stop_reason == ""

@@ -568,3 +568,15 @@ def test_an_error_while_the_course_is_computed_reaches_the_caller_and_leaves_the
     with pytest.raises(RuntimeError, match="course computation failed"):
         selectors.series_data(registry.series, centre_ids=None)
     assert gc.isenabled()
+
+
+def test_a_case_series_name_with_a_null_character_is_a_field_error(staff_admin):
+    """Found by the service fuzzer: PostgreSQL refused the name instead of the validation naming the field."""
+    from django.core.exceptions import ValidationError
+
+    from registry.models import CaseSeries
+
+    with pytest.raises(ValidationError) as err:
+        patient_services.case_series_create(name="Erlangen\x00 2026", recorded_by=staff_admin)
+    assert err.value.message_dict["name"] == ["Null characters are not allowed."]
+    assert not CaseSeries.objects.filter(name__startswith="Erlangen").exists()
