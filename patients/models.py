@@ -320,3 +320,42 @@ class GrowthMeasurement(ClinicalRecord):
             ),
             models.CheckConstraint(condition=models.Q(bsa_m2__gt=0), name="growth_bsa_positive"),
         ]
+
+
+class BaselineSummary(models.Model):
+    """The baseline at a glance, one row per patient, derived from the current (not voided) organ involvement
+    and prior therapies by :func:`patients.baseline.summarise`.
+
+    Never entered: rewritten by ``patients.services`` in the transaction of every write to those rows (and by
+    the synthetic generator, which writes them in bulk), so the API's patient list reads a page of patients
+    and their baselines in one query. Not audited: its sources are. A patient without a row has no organ
+    involvement and no prior therapy recorded.
+    """
+
+    patient = models.OneToOneField(
+        Patient,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="baseline_summary",
+        verbose_name=_("patient"),
+    )
+    organs = models.TextField(
+        _("organ involvement"), blank=True, help_text=_("Organ codes, comma-separated, sorted.")
+    )
+    nephritis_class = models.CharField(_("ISN/RPS class"), max_length=10, blank=True)
+    prior_therapy_lines = models.PositiveSmallIntegerField(
+        _("prior lines of therapy"), default=0, help_text=_("Glucocorticoids are not a line.")
+    )
+    prior_therapy_classes = models.TextField(
+        _("prior therapy classes"),
+        blank=True,
+        help_text=_("Class codes, comma-separated, sorted, each once."),
+    )
+    prior_b_cell_targeted = models.BooleanField(_("prior B-cell-targeted therapy"), default=False)
+
+    class Meta:
+        verbose_name = _("baseline summary")
+        verbose_name_plural = _("baseline summaries")
+
+    def __str__(self) -> str:
+        return f"Baseline summary of patient {self.patient_id}"

@@ -13,8 +13,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dosing.calculations import body_surface_area
+from patients.baseline import summarise
 from patients.models import (
     CRITERIA_FOR_DIAGNOSIS,
+    BaselineSummary,
     GrowthMeasurement,
     Organ,
     OrganInvolvement,
@@ -273,6 +275,7 @@ def organ_involvement_record(
             organ=row.get_organ_display(),
         )
     save_audited(row, user=recorded_by)
+    baseline_summaries_refresh([patient.pk])
     return row
 
 
@@ -304,6 +307,7 @@ def prior_therapy_record(
     full_clean(row, exclude=["patient"])
     _check_therapy_dates(patient, row)
     save_audited(row, user=recorded_by)
+    baseline_summaries_refresh([patient.pk])
     return row
 
 
@@ -340,7 +344,37 @@ def prior_therapy_update(
     full_clean(therapy, exclude=["patient"])
     _check_therapy_dates(therapy.patient, therapy)
     save_changes(therapy, changed, recorded_by=recorded_by, reason=reason)
+    baseline_summaries_refresh([therapy.patient_id])
     return therapy
+
+
+def baseline_summaries_refresh(patient_ids: list[int]) -> None:
+    """Rewrite the stored baseline summaries (:class:`~patients.models.BaselineSummary`) of these patients
+    from their current organ involvement and prior therapies. Called inside every write to those rows, after
+    it.
+
+    The patients are locked first (in key order), so that of two transactions changing one patient's
+    baseline at once the later one to commit reads the earlier one's rows: the stored summary is that of
+    the rows committed last."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return
+    list(Patient.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    organs: dict[int, list[tuple[str, str]]] = {pk: [] for pk in ids}
+    therapies: dict[int, list[tuple[str, bool]]] = {pk: [] for pk in ids}
+    current = OrganInvolvement.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+    for pk, organ, nephritis in current.values_list("patient_id", "organ", "nephritis_class"):
+        organs[pk].append((organ, nephritis))
+    current = PriorTherapy.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+    for pk, klass, targeted in current.values_list("patient_id", "therapy_class", "b_cell_targeted"):
+        therapies[pk].append((klass, targeted))
+    summaries = [BaselineSummary(patient_id=pk, **summarise(organs[pk], therapies[pk])) for pk in ids]
+    BaselineSummary.objects.bulk_create(
+        summaries,
+        update_conflicts=True,
+        unique_fields=["patient"],
+        update_fields=[f.name for f in BaselineSummary._meta.concrete_fields if not f.primary_key],
+    )
 
 
 def _bsa(height_cm: Decimal, weight_kg: Decimal, formula: str) -> Decimal:
@@ -394,6 +428,8 @@ def latest_growth(patient: Patient, on: dt.date) -> GrowthMeasurement | None:
 def record_void(*, record: Any, recorded_by: Any, reason: str) -> Any:
     """Void any clinical row of these apps entered in error (kept, audited, left out of outputs)."""
     void_record(record, recorded_by=recorded_by, reason=reason)
+    if isinstance(record, OrganInvolvement | PriorTherapy):
+        baseline_summaries_refresh([record.patient_id])
     return record
 
 

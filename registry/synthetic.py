@@ -104,8 +104,10 @@ from outcomes.models import (
     SscAssessment,
     Visit,
 )
+from patients.baseline import summarise
 from patients.models import (
     CRITERIA_FOR_DIAGNOSIS,
+    BaselineSummary,
     GrowthMeasurement,
     OrganInvolvement,
     Patient,
@@ -167,6 +169,7 @@ COPY_MODELS = (
     PatientIdentity,
     OrganInvolvement,
     PriorTherapy,
+    BaselineSummary,
     ReleaseTest,
     LymphodepletionDose,
     InfusionBag,
@@ -534,7 +537,7 @@ class _Table:
         self.columns: list[str] = []
         self.plan: list[tuple[str, Any, bool, Callable[[Any], Any] | None]] = []
         for f in model._meta.concrete_fields:
-            if f.primary_key and model is not Visit:
+            if f.primary_key and not f.is_relation and model is not Visit:
                 continue  # the database numbers the rows; visits carry keys reserved in advance
             factory = callable(f.default) and f.has_default()
             converter = _converter(f.get_internal_type(), vendor, relation=f.is_relation or f.primary_key)
@@ -1045,9 +1048,12 @@ class _Child:
         rng = self.rng
         moment = self.at(self.screening, 11)
         self.organs = [o for o, p in ORGANS[self.diagnosis].items() if rng.random() < p] or ["skin"]
+        organs: list[tuple[str, str]] = []
         for organ in self.organs:
             nephritis = rng.choice(("III", "IV", "V", "IV+V")) if organ == "lupus_nephritis" else ""
             self.put(OrganInvolvement, moment, patient=self.patient, organ=organ, nephritis_class=nephritis)
+            organs.append((organ, nephritis))
+        therapies: list[tuple[str, bool]] = []
         lines = [line for line in PRIOR_LINES[self.diagnosis] if rng.random() < line[3]]
         span = max((self.screening - self.diagnosis_date).days, 60)
         first = self.diagnosis_date + dt.timedelta(days=rng.randint(0, 30))
@@ -1075,6 +1081,7 @@ class _Child:
                 stop_date=stop,
                 reason_stopped=reason,
             )
+            therapies.append((klass, b_cell))
         self.prednisone = 0.0
         if self.diagnosis != "ssc" or rng.random() < 0.6:
             self.prednisone = rng.choice((5.0, 7.5, 10.0, 12.5, 15.0, 20.0))
@@ -1087,6 +1094,8 @@ class _Child:
                 therapy_class="glucocorticoid",
                 start_date=self.prednisone_start,
             )
+            therapies.append(("glucocorticoid", False))
+        self.put(BaselineSummary, None, patient=self.patient, **summarise(organs, therapies))
 
     def height_weight(self, on: dt.date) -> tuple[Decimal, Decimal]:
         age = (on - self.dob).days / 365.25

@@ -20,7 +20,8 @@ from dosing.models import Infusion, LymphodepletionDose
 from outcomes import scores
 from outcomes.labs import ANALYTES, CTCAE_TERM_FOR_ANALYTE
 from outcomes.models import LabResult, Medication, SledaiAssessment, Visit
-from patients.models import GrowthMeasurement, Patient
+from patients.models import BaselineSummary, GrowthMeasurement, Patient
+from patients.services import baseline_summaries_refresh
 from registry import synthetic
 
 TODAY = dt.date(2025, 6, 30)
@@ -119,6 +120,18 @@ def test_counts_per_patient_are_roughly_as_specified(registry):
     assert 12 <= toxicity <= 30, toxicity  # ≈ 20
     assert not LabResult.objects.filter(sampled_on__gt=TODAY).exists()
     assert not Visit.objects.filter(visit_date__gt=TODAY).exists()
+
+
+def test_the_stored_baseline_summaries_are_the_services_own(registry):
+    """The generator writes the summaries in bulk; they must be what patients.services would store."""
+    patients = list(Patient.objects.values_list("pk", flat=True))
+    generated = {row.pop("patient_id"): row for row in BaselineSummary.objects.values()}
+    assert sorted(generated) == sorted(patients)
+    assert any(row["nephritis_class"] for row in generated.values())
+    assert any(row["prior_b_cell_targeted"] for row in generated.values())
+    BaselineSummary.objects.all().delete()
+    baseline_summaries_refresh(patients)
+    assert {row.pop("patient_id"): row for row in BaselineSummary.objects.values()} == generated
 
 
 def test_crs_and_icans_grades_are_the_graders_on_the_stored_inputs(registry):

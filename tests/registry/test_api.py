@@ -491,7 +491,7 @@ def by_name_csv(table):
 # on SQLite; pinned in test_api_fast_paths.py). The resource's queries are listed in each app's api.py.
 OVERHEAD = 4
 OWN_QUERIES = {
-    "patients": 2,  # patients (+ date of birth, pseudonym and place), organ involvement with prior therapies
+    "patients": 1,  # patients (+ date of birth, pseudonym, place and stored baseline summary)
     "infusions": 2,  # infusions (+ run, product, apheresis, bag count), lymphodepletion doses
     "crs-assessments": 1,
     "icans-assessments": 1,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,15 @@ from outcomes.models import (
     Visit,
 )
 from outcomes.services import LabInput
-from patients.models import GrowthMeasurement, OrganInvolvement, Patient, PatientIdentity, PriorTherapy
+from patients.baseline import summarise
+from patients.models import (
+    BaselineSummary,
+    GrowthMeasurement,
+    OrganInvolvement,
+    Patient,
+    PatientIdentity,
+    PriorTherapy,
+)
 from registry.models import CaseSeries
 from tests.reliability.absurd import (
     FUZZ_SETTINGS,
@@ -710,11 +719,38 @@ def test_absurd_input_gives_a_result_or_a_field_error_and_saves_nothing_on_rejec
                 assert_field_specific(exc, _allowed_fields(name, func, models, kwargs), form_wide=FORM_WIDE)
             else:
                 outcomes["saved"] += 1
+                if name in BASELINE_WRITERS:
+                    assert_baseline_summaries_current()
             transaction.set_rollback(True)
 
     run()
     if name not in NOTHING_TO_REFUSE:
         assert outcomes["rejected"] > 0  # absurd input was generated and refused
+
+
+# Services that write organ involvement or prior therapies: the stored summary must follow each of them.
+BASELINE_WRITERS = {
+    "patients.organ_involvement_record",
+    "patients.prior_therapy_record",
+    "patients.prior_therapy_update",
+    "patients.record_void",
+}
+
+
+def assert_baseline_summaries_current() -> None:
+    organs, therapies = defaultdict(list), defaultdict(list)
+    for pk, *row in OrganInvolvement.objects.filter(voided_at__isnull=True).values_list(
+        "patient_id", "organ", "nephritis_class"
+    ):
+        organs[pk].append(tuple(row))
+    for pk, *row in PriorTherapy.objects.filter(voided_at__isnull=True).values_list(
+        "patient_id", "therapy_class", "b_cell_targeted"
+    ):
+        therapies[pk].append(tuple(row))
+    stored = {row.pop("patient_id"): row for row in BaselineSummary.objects.values()}
+    empty = summarise([], [])
+    for pk in Patient.objects.values_list("pk", flat=True):
+        assert stored.get(pk, empty) == summarise(organs[pk], therapies[pk]), pk
 
 
 # Services whose every argument is a record already validated (nothing a user types).
