@@ -24,6 +24,11 @@ BASELINE_FIELDS = (
     "death_related_to_car_t",
     "voided_at",
     "identity__date_of_birth",
+    "baseline_summary__organs",
+    "baseline_summary__nephritis_class",
+    "baseline_summary__prior_therapy_lines",
+    "baseline_summary__prior_therapy_classes",
+    "baseline_summary__prior_b_cell_targeted",
 )
 
 

@@ -117,6 +117,10 @@ else:
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     )
 
+# The API's list pages run as server-side prepared statements with a generic plan (registry.api.compiled):
+# turn off behind a connection pooler in transaction mode (PgBouncer), where a session's statements are lost.
+REGISTRY_PREPARED_PAGES = env.bool("REGISTRY_PREPARED_PAGES", default=True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -----------------------------------------------------------------------------------------

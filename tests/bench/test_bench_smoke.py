@@ -236,3 +236,11 @@ def test_the_benchmark_runner_knows_its_benchmarks():
     assert set(BENCHMARKS) == {"pages", "tables", "export", "api", "summaries"}
     with pytest.raises(SystemExit):
         parse(["--only", "nonsense"])
+
+
+def test_the_api_baseline_view_reads_the_columns_the_api_reads():
+    """The API benchmark's baseline returns "the same rows with .values()" (DESIGN §7): the same columns."""
+    from bench.urls import BASELINE_FIELDS
+    from patients.api import PatientViewSet
+
+    assert BASELINE_FIELDS == PatientViewSet().base_queryset().query.values_select

@@ -203,6 +203,35 @@ def test_a_compiled_page_query_returns_exactly_what_the_orm_returns(
     assert [len(sum((rows for rows, _ in pages), [])) for pages in fast[::3]] == [2, 3, 3]
 
 
+def _page_sql(client, token) -> tuple[list[dict], str]:
+    with CaptureQueriesContext(connection) as ctx:
+        rows = call(client, "/api/v1/patients/", token, page_size=2).json()["results"]
+    return rows, next(
+        q["sql"] for q in ctx.captured_queries if "registry_page_" in q["sql"] or "sort_key" in q["sql"]
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_pages_are_prepared_statements_again_after_a_reconnection(
+    client, patients, coordinator, settings
+):
+    _, token = token_for(coordinator, name="Prepared", all_centres=True)
+    rows, sql = _page_sql(client, token)
+    assert sql.startswith("EXECUTE registry_page_")
+    connection.close()  # a new database session: the statement is prepared on it again
+    again, sql_again = _page_sql(client, token)
+    assert (again, sql_again) == (rows, sql)
+    settings.REGISTRY_PREPARED_PAGES = False  # behind a transaction-mode pooler
+    plain, plain_sql = _page_sql(client, token)
+    assert plain == rows and plain_sql.startswith("SELECT")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_generic_plan"  # set outside a transaction: kept by the session
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'registry_page_%%'")
+        assert cursor.fetchone()[0] == 1
+
+
 def test_filtered_lists_are_not_compiled(client, patients, coordinator):
     _, token = token_for(coordinator, name="Filters", all_centres=True)
     compiled._shapes.clear()
