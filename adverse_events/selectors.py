@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, 
 from outcomes.models import LabResult
 from patients.models import Patient
 from registry.models import Centre
-from registry.sql import fetch, id_subquery, on_postgresql
+from registry.sql import fetch_pending, id_subquery, on_postgresql, value_rows_pending
 
 
 @dataclass(frozen=True)
@@ -214,23 +214,33 @@ def safety_reads(ids: Any, by_id: dict[int, Patient]) -> SafetyReads:
     """What :func:`safety_summaries` reads for the patients ``ids`` (ids or a ``.values("pk")`` queryset;
     ``by_id``: those patients with day 0 by id, for their study days): 6 queries. Plain rows, so the
     summaries can be computed away from the database connection (another thread)."""
-    read = _read_series_postgresql if on_postgresql() else _read_series
-    reads = read(ids, by_id)
-    reads.supportive_care = list(
-        SupportiveCare.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
-            "patient_id", "kind", "units"
+    return safety_reads_pending(ids, by_id)()
+
+
+def safety_reads_pending(ids: Any, by_id: dict[int, Patient]) -> Callable[[], SafetyReads]:
+    """:func:`safety_reads` with its 6 statements run now and their rows converted and shaped when the
+    returned function is called, on any thread (:func:`registry.sql.fetch_pending`)."""
+    if on_postgresql():
+        shape = _read_series_postgresql(ids, by_id)
+    else:
+        read = _read_series(ids, by_id)
+        shape = lambda: read  # noqa: E731 - the ORM path reads at once
+    counted = [
+        value_rows_pending(
+            model.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(*fields)
         )
-    )
-    reads.infections = list(
-        Infection.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
-            "patient_id", "grade"
+        for model, fields in (
+            (SupportiveCare, ("patient_id", "kind", "units")),
+            (Infection, ("patient_id", "grade")),
+            (AdverseEvent, ("patient_id", "grade", "serious")),
         )
-    )
-    reads.adverse_events = list(
-        AdverseEvent.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
-            "patient_id", "grade", "serious"
-        )
-    )
+    ]
+
+    def reads() -> SafetyReads:
+        series = shape()
+        series.supportive_care, series.infections, series.adverse_events = (rows.rows() for rows in counted)
+        return series
+
     return reads
 
 
@@ -388,9 +398,10 @@ WHERE p.id IN ({ids}) AND p.day0 IS NOT NULL
 """
 
 
-def _read_series_postgresql(ids: Any, by_id: dict[int, Patient]) -> SafetyReads:
+def _read_series_postgresql(ids: Any, by_id: dict[int, Patient]) -> Callable[[], SafetyReads]:
     """What :func:`_read_series` reads, as one row per patient with arrays (3 queries, PostgreSQL): the
-    database orders, dates and groups, instead of a Python loop over every assessment and ANC value."""
+    database orders, dates and groups, instead of a Python loop over every assessment and ANC value. The
+    statements run now; the returned function converts and shapes their rows (on any thread)."""
     subquery, id_params = id_subquery(ids)
     tables = {
         "patients": Patient._meta.db_table,
@@ -398,35 +409,38 @@ def _read_series_postgresql(ids: Any, by_id: dict[int, Patient]) -> SafetyReads:
         "labs": LabResult._meta.db_table,
         "ids": subquery,
     }
-    series = SafetyReads()
-    crs = _CRS_SQL.format(table=CrsAssessment._meta.db_table, **tables)
-    for pid, days, grades, tocilizumab, corticosteroid, anakinra in fetch(crs, id_params):
-        if pid not in by_id:
-            continue
-        series.crs[pid] = list(zip(days, grades, strict=True))
-        if tocilizumab:
-            series.tocilizumab_doses[pid] = tocilizumab
-        if corticosteroid:
-            series.crs_corticosteroids.add(pid)
-        if anakinra:
-            series.anakinra.add(pid)
-    icans = _ICANS_SQL.format(table=IcansAssessment._meta.db_table, **tables)
-    for pid, days, grades, tools in fetch(icans, id_params):
-        if pid not in by_id:
-            continue
-        series.icans[pid] = list(zip(days, grades, strict=True))
-        series.icans_tools[pid] = set(tools)
-    labs = _LABS_SQL.format(**tables)
-    params = [*id_params, grading.ICAHT_LATE_WINDOW_END, *id_params]
-    for pid, days, anc, last_day, has_anc in fetch(labs, params):
-        if pid not in by_id or last_day is None:
-            continue
-        if days:
-            series.anc[pid] = list(zip(days, anc, strict=True))
-        series.last_sample_day[pid] = last_day
-        if has_anc:
-            series.with_anc.add(pid)
-    return series
+    crs = fetch_pending(_CRS_SQL.format(table=CrsAssessment._meta.db_table, **tables), id_params)
+    icans = fetch_pending(_ICANS_SQL.format(table=IcansAssessment._meta.db_table, **tables), id_params)
+    labs = fetch_pending(_LABS_SQL.format(**tables), [*id_params, grading.ICAHT_LATE_WINDOW_END, *id_params])
+
+    def shape() -> SafetyReads:
+        series = SafetyReads()
+        for pid, days, grades, tocilizumab, corticosteroid, anakinra in crs.rows():
+            if pid not in by_id:
+                continue
+            series.crs[pid] = list(zip(days, grades, strict=True))
+            if tocilizumab:
+                series.tocilizumab_doses[pid] = tocilizumab
+            if corticosteroid:
+                series.crs_corticosteroids.add(pid)
+            if anakinra:
+                series.anakinra.add(pid)
+        for pid, days, grades, tools in icans.rows():
+            if pid not in by_id:
+                continue
+            series.icans[pid] = list(zip(days, grades, strict=True))
+            series.icans_tools[pid] = set(tools)
+        for pid, days, anc, last_day, has_anc in labs.rows():
+            if pid not in by_id or last_day is None:
+                continue
+            if days:
+                series.anc[pid] = list(zip(days, anc, strict=True))
+            series.last_sample_day[pid] = last_day
+            if has_anc:
+                series.with_anc.add(pid)
+        return series
+
+    return shape
 
 
 def safety_summary(patient: Patient) -> SafetySummary | None:

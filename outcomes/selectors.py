@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict, namedtuple
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -34,7 +34,13 @@ from outcomes.models import (
 )
 from outcomes.schedule import TimepointStatus, follow_up_months, timepoint_status
 from patients.models import Patient
-from registry.sql import fetch, id_subquery, on_postgresql, value_rows
+from registry.sql import (
+    Pending,
+    fetch_pending,
+    id_subquery,
+    on_postgresql,
+    value_rows_pending,
+)
 
 FLARE_CLINICAL_SLEDAI = 4
 FLARE_JDM_PGA = 3.0
@@ -175,7 +181,7 @@ def _course_lab_figures(ids: Any, aplasia_below: float, reconstitution_at: float
     PostgreSQL one pass over the patients' CAR T, CD19 and IgG values (ordered aggregates, the aplasia
     onset as a window); elsewhere per-patient probes of the (patient, analyte, day) index. Same figures."""
     if on_postgresql():
-        return _course_lab_figures_postgresql(ids, aplasia_below, reconstitution_at)
+        return _course_lab_figures_postgresql(ids, aplasia_below, reconstitution_at).rows()
 
     def samples(analyte: str, outer: str = "pk") -> QuerySet:
         return LabResult.objects.filter(
@@ -232,12 +238,12 @@ GROUP BY patient_id
 """
 
 
-def _course_lab_figures_postgresql(ids: Any, aplasia_below: float, reconstitution_at: float) -> list[tuple]:
+def _course_lab_figures_postgresql(ids: Any, aplasia_below: float, reconstitution_at: float) -> Pending:
     subquery, id_params = id_subquery(ids)
     sql = _LAB_FIGURES_SQL.format(
         labs=LabResult._meta.db_table, patients=Patient._meta.db_table, ids=subquery
     )
-    return fetch(sql, [aplasia_below, *id_params, aplasia_below, reconstitution_at])
+    return fetch_pending(sql, [aplasia_below, *id_params, aplasia_below, reconstitution_at])
 
 
 #: A medication as :func:`course_summaries` reads it.
@@ -268,17 +274,26 @@ class CourseReads:
 def course_reads(ids: Any) -> CourseReads:
     """The course's laboratory figures and medications of the patients ``ids`` (ids or a ``.values("pk")``
     queryset): 2 queries."""
+    return course_reads_pending(ids)()
+
+
+def course_reads_pending(ids: Any) -> Callable[[], CourseReads]:
+    """:func:`course_reads` with its 2 statements run now and their rows converted when the returned function
+    is called, on any thread (:func:`registry.sql.fetch_pending`)."""
     aplasia_below = _setting("REGISTRY_B_CELL_APLASIA_BELOW_PER_UL", 1.0)
     reconstitution_at = _setting("REGISTRY_B_CELL_RECONSTITUTION_PER_UL", 10.0)
     # One statement: the figures of the course's laboratory values computed by the database, instead of
     # every CAR T, CD19 and IgG value in Python.
-    figures = list(_course_lab_figures(ids, aplasia_below, reconstitution_at))
-    medications = value_rows(
+    if on_postgresql():
+        figures = _course_lab_figures_postgresql(ids, aplasia_below, reconstitution_at)
+    else:
+        figures = Pending(rows=list(_course_lab_figures(ids, aplasia_below, reconstitution_at)))
+    medications = value_rows_pending(
         Medication.objects.filter(patient_id__in=ids, voided_at__isnull=True).values_list(
             "patient_id", *_Medication._fields
         )
     )
-    return CourseReads(figures, medications)
+    return lambda: CourseReads(figures.rows(), medications.rows())
 
 
 def course_summaries(

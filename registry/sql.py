@@ -60,3 +60,53 @@ def value_dicts(queryset: QuerySet) -> list[dict[str, Any]]:
             rows = fetch(sql, list(params), using=queryset.db)
             return [dict(zip(names, row, strict=True)) for row in rows]
     return list(queryset)
+
+
+class Pending:
+    """The rows of a statement already executed, converted to Python objects when first asked for — on any
+    thread (:func:`fetch_pending`)."""
+
+    def __init__(self, *, rows: list[tuple] | None = None, cursor: Any = None) -> None:
+        self._rows, self._cursor = rows, cursor
+
+    def rows(self) -> list[tuple]:
+        if self._cursor is not None:
+            cursor, self._cursor = self._cursor, None
+            try:
+                self._rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        return self._rows if self._rows is not None else []
+
+
+def fetch_pending(sql: str, params: list[Any], *, using: str = "default") -> Pending:
+    """Run a statement now; convert its rows later (:meth:`Pending.rows`).
+
+    On PostgreSQL the statement's whole result arrives on ``execute`` (a client-side cursor) and stays in
+    psycopg's buffer until the rows are asked for; turning it into Python objects touches only that cursor,
+    never the connection. So a reader can run its statements one after the other while another thread
+    converts and uses the rows of the earlier ones: the database and Python work at the same time (the
+    conversion is a good part of a large read's cost). Elsewhere (SQLite, whose connections are bound to
+    their thread) the rows are fetched at once."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return Pending(rows=fetch(sql, params, using=using))
+    wrapper = connection.cursor()
+    try:
+        wrapper.execute(sql, params)
+    except BaseException:
+        wrapper.close()
+        raise
+    return Pending(cursor=wrapper.cursor)
+
+
+def value_rows_pending(queryset: QuerySet) -> Pending:
+    """:func:`value_rows`, converted later on PostgreSQL when no column needs a converter (see
+    :func:`fetch_pending`); fetched at once otherwise."""
+    plain = queryset._iterable_class is ValuesListIterable  # not flat=True, not named=True
+    if plain and connections[queryset.db].vendor == "postgresql":
+        compiler = queryset.query.get_compiler(queryset.db)
+        sql, params = compiler.as_sql()
+        if not compiler.get_converters([expression for expression, *_ in compiler.select]):
+            return fetch_pending(sql, list(params), using=queryset.db)
+    return Pending(rows=value_rows(queryset))

@@ -30,17 +30,17 @@ from typing import Any
 from django.db.models import Count, Max, Q
 
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, Infection
-from adverse_events.selectors import SafetySummary, safety_reads, safety_summaries
+from adverse_events.selectors import SafetySummary, safety_reads_pending, safety_summaries
 from dosing.models import Infusion, LymphodepletionDose, ManufacturingRun
 from outcomes.models import LabResult, Medication, ScheduleTimepoint, Visit
-from outcomes.selectors import COURSE_VISIT_FIELDS, Course, course_reads, course_summaries
+from outcomes.selectors import COURSE_VISIT_FIELDS, Course, course_reads_pending, course_summaries
 from outcomes.services import local_date
 from patients.models import OrganInvolvement, Patient, PatientIdentity, PriorTherapy
 from registry import access
 from registry.bulk import collector_paused
 from registry.exports.definitions import MEASURES
 from registry.models import CaseSeries, Centre
-from registry.sql import value_dicts, value_rows
+from registry.sql import Pending, value_dicts, value_rows_pending
 
 
 @dataclass(frozen=True)
@@ -267,9 +267,10 @@ _VISIT_WITH = {
 }
 
 
-def _last_visit_dates(patient_ids: Any) -> dict[int, dt.date]:
-    """Each patient's last visit date (any visit, with or without an instrument). One query."""
-    return dict(
+def _last_visit_dates(patient_ids: Any) -> Pending:
+    """Each patient's last visit date (any visit, with or without an instrument), as (patient id, date) rows
+    converted later (:func:`registry.sql.fetch_pending`). One query."""
+    return value_rows_pending(
         Visit.objects.filter(patient_id__in=patient_ids, voided_at__isnull=True)
         .order_by()
         .values("patient_id")
@@ -278,7 +279,7 @@ def _last_visit_dates(patient_ids: Any) -> dict[int, dt.date]:
     )
 
 
-def _visit_rows(patient_ids: Any) -> list[tuple]:
+def _visit_rows(patient_ids: Any) -> Pending:
     """The patients' visits with an instrument, read once for both the visit rows and the course: one query
     with joins, plain values (no model instances: a registry has hundreds of thousands of visits).
 
@@ -289,7 +290,7 @@ def _visit_rows(patient_ids: Any) -> list[tuple]:
     with_instrument = Q()
     for name in _INSTRUMENT_FIELDS:
         with_instrument |= Q(**{f"{name}__isnull": False})
-    return value_rows(
+    return value_rows_pending(
         Visit.objects.filter(with_instrument, patient_id__in=patient_ids, voided_at__isnull=True)
         .order_by("patient_id", "visit_date", "pk")
         .values_list(*_VISIT_COLUMNS, *columns)
@@ -419,24 +420,25 @@ def series_data(
     ]
     infused = [p for p in patients if p.day0 is not None]
     by_id = {p.pk: p for p in infused}
-    # The course (with the visit rows) and the safety summaries are computed from rows already read, on a
-    # worker thread, while this thread goes on reading: the database works while Python computes (each
-    # waited for the other before; 2 cores). The worker never touches the database connection
-    # (thread-bound) nor translations (thread-local); its errors surface here.
+    # This thread runs the statements one after the other; a worker thread converts their rows (on
+    # PostgreSQL: registry.sql.fetch_pending) and computes the safety summaries, the visit rows and the
+    # course from them meanwhile: the database and Python work at the same time (2 cores). The worker never
+    # touches the database connection (thread-bound) nor translations (thread-local); its errors surface
+    # here. The safety rows come first: their summaries are the longest computation.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="series-data") as worker:
-        visits = worker.submit(list, _visits(_visit_rows(infused_ids), by_id, data.visits))
-        reads, last_visits = course_reads(infused_ids), _last_visit_dates(infused_ids)
+        safety_rows = safety_reads_pending(infused_ids, by_id)
+        safety = worker.submit(lambda: safety_summaries(infused, id_query=infused_ids, reads=safety_rows()))
+        visit_rows = _visit_rows(infused_ids)
+        visits = worker.submit(lambda: list(_visits(visit_rows.rows(), by_id, data.visits)))
+        course_rows, last_visits = course_reads_pending(infused_ids), _last_visit_dates(infused_ids)
         courses = worker.submit(
             lambda: course_summaries(
                 infused,
                 id_query=infused_ids,
                 visits=visits.result(),
-                last_visit_dates=last_visits,
-                reads=reads,
+                last_visit_dates=dict(last_visits.rows()),
+                reads=course_rows(),
             )
-        )
-        safety = worker.submit(
-            safety_summaries, infused, id_query=infused_ids, reads=safety_reads(infused_ids, by_id)
         )
         _load_baseline_and_dosing(data, ids, identified=identified)
         data.courses, data.safety = courses.result(), safety.result()

@@ -243,4 +243,4 @@ def test_the_api_baseline_view_reads_the_columns_the_api_reads():
     from bench.urls import BASELINE_FIELDS
     from patients.api import PatientViewSet
 
-    assert BASELINE_FIELDS == PatientViewSet().base_queryset().query.values_select
+    assert PatientViewSet().base_queryset().query.values_select == BASELINE_FIELDS
