@@ -4,7 +4,7 @@ express. Each such statement has an ORM twin for SQLite giving the same values; 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connection, connections
@@ -63,20 +63,25 @@ def value_dicts(queryset: QuerySet) -> list[dict[str, Any]]:
 
 
 class Pending:
-    """The rows of a statement already executed, converted to Python objects when first asked for — on any
-    thread (:func:`fetch_pending`)."""
+    """The rows of a statement already executed, converted to Python objects when asked for — on any thread
+    (:func:`fetch_pending`). They are handed over once: the caller holds the only reference, so they are
+    freed by whoever is done with them (a worker thread), not by the reader."""
 
     def __init__(self, *, rows: list[tuple] | None = None, cursor: Any = None) -> None:
-        self._rows, self._cursor = rows, cursor
+        self._rows, self._cursor, self._taken = rows, cursor, False
 
     def rows(self) -> list[tuple]:
-        if self._cursor is not None:
-            cursor, self._cursor = self._cursor, None
+        if self._taken:
+            raise RuntimeError("These rows were already handed over (Pending.rows is called once).")
+        self._taken = True
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
             try:
-                self._rows = cursor.fetchall()
+                return cursor.fetchall()
             finally:
                 cursor.close()
-        return self._rows if self._rows is not None else []
+        rows, self._rows = self._rows, None
+        return rows if rows is not None else []
 
 
 def fetch_pending(sql: str, params: list[Any], *, using: str = "default") -> Pending:
@@ -110,3 +115,20 @@ def value_rows_pending(queryset: QuerySet) -> Pending:
         if not compiler.get_converters([expression for expression, *_ in compiler.select]):
             return fetch_pending(sql, list(params), using=queryset.db)
     return Pending(rows=value_rows(queryset))
+
+
+def value_dicts_pending(queryset: QuerySet) -> Callable[[], list[dict[str, Any]]]:
+    """:func:`value_dicts`, converted when the returned function is called (on PostgreSQL when no column
+    needs a converter: see :func:`fetch_pending`); fetched at once otherwise."""
+    query = queryset.query
+    names = [*query.extra_select, *query.values_select, *query.annotation_select]
+    if queryset._iterable_class is ValuesIterable and connections[queryset.db].vendor == "postgresql":
+        compiler = query.get_compiler(queryset.db)
+        sql, params = compiler.as_sql()
+        if len(compiler.select) == len(names) and not compiler.get_converters(
+            [expression for expression, *_ in compiler.select]
+        ):
+            pending = fetch_pending(sql, list(params), using=queryset.db)
+            return lambda: [dict(zip(names, row, strict=True)) for row in pending.rows()]
+    rows = list(queryset)
+    return lambda: rows

@@ -7,14 +7,15 @@ days: the toxicity, follow-up, laboratory and medication reads skip them (DESIGN
 
 Queries (pinned in ``tests/registry/test_exports.py``):
 
-* tables: patients with centre; identity (date of birth for the age; names only for identified exports);
-  organ involvement; prior therapies; manufacturing runs with their bag counts; infusions; lymphodepletion
-  doses; the schedule timepoints; the course (:func:`outcomes.selectors.course_reads`, 2: laboratory figures,
-  medications; the visits that have an instrument joined with it and their timepoint — read once for the
-  course and the visit rows —; each patient's last visit date) and the safety summary
-  (:func:`adverse_events.selectors.safety_reads`, 6) — 18 in all, each filtering on the selected patients as
-  a subquery (not one parameter per patient). The course, the visit rows and the safety summaries are
-  computed from those rows on a worker thread while the connection reads on (see :func:`series_data`);
+* tables: patients; their centres (one instance each); identity (date of birth for the age; names only for
+  identified exports); organ involvement; prior therapies; manufacturing runs with their bag counts;
+  infusions; lymphodepletion doses; the schedule timepoints; the course
+  (:func:`outcomes.selectors.course_reads`, 2: laboratory figures, medications; the visits that have an
+  instrument joined with it and their timepoint — read once for the course and the visit rows —; each
+  patient's last visit date) and the safety summary (:func:`adverse_events.selectors.safety_reads`, 6) — 19
+  in all, each filtering on the selected patients as a subquery (not one parameter per patient). The rows
+  are converted and shaped, and the course, the visit rows and the safety summaries computed, on a worker
+  thread while the connection reads on (see :func:`series_data`);
 * with ``longitudinal=True`` (figures, tidy datasets) 6 more: CRS and ICANS assessments, infections, other
   adverse events, laboratory results, medications.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict, namedtuple
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +42,7 @@ from registry import access
 from registry.bulk import collector_paused
 from registry.exports.definitions import MEASURES
 from registry.models import CaseSeries, Centre
-from registry.sql import Pending, value_dicts, value_rows_pending
+from registry.sql import Pending, value_dicts, value_dicts_pending, value_rows_pending
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def centre_id_for_code(code: str) -> int:
 
 def series_patients(series: CaseSeries, *, centre_ids: frozenset[int] | None, filters: ExportFilters):
     """The series' patients that may be exported: not voided, at ``centre_ids`` (``None``: all), filtered."""
-    qs = Patient.objects.filter(case_series=series, voided_at__isnull=True).select_related("centre")
+    qs = Patient.objects.filter(case_series=series, voided_at__isnull=True)
     if centre_ids is not access.ALL:
         qs = qs.filter(centre_id__in=centre_ids)
     if filters.centre:
@@ -317,33 +319,28 @@ def _visits(visit_rows: list[tuple], by_id: dict[int, Patient], rows: dict[int, 
             yield visit(pid, row[1], instrument(row[layout.pk + 1 : layout.end]))
 
 
-def _load_baseline_and_dosing(data: SeriesData, ids: Any, *, identified: bool) -> None:
+def _load_baseline_and_dosing(data: SeriesData, ids: Any, *, identified: bool) -> Callable[[], None]:
     """Identity (date of birth; names with ``identified``), organ involvement, prior therapies,
     manufacturing runs with their bag counts, infusions, lymphodepletion of the patients ``ids``: 6
-    queries."""
+    queries, run now; the returned function puts their rows into ``data`` (on any thread: see
+    :func:`registry.sql.fetch_pending`)."""
     fields = ["patient_id", "date_of_birth"]
     if identified:
         fields += ["given_name", "family_name", "hospital_number"]
-    for row in value_dicts(
-        PatientIdentity.objects.filter(patient_id__in=ids, voided_at__isnull=True).values(*fields)
-    ):
-        data.date_of_birth[row["patient_id"]] = row["date_of_birth"]
-        if identified:
-            data.identity[row["patient_id"]] = row
-    for pid, organ in (
-        OrganInvolvement.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+    current = {"patient_id__in": ids, "voided_at__isnull": True}
+    identity = value_dicts_pending(PatientIdentity.objects.filter(**current).values(*fields))
+    organs = value_rows_pending(
+        OrganInvolvement.objects.filter(**current)
         .order_by("patient_id", "organ")
         .values_list("patient_id", "organ")
-    ):
-        data.organs[pid].append(organ)
-    for row in value_dicts(
-        PriorTherapy.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+    )
+    prior = value_dicts_pending(
+        PriorTherapy.objects.filter(**current)
         .order_by("patient_id", "start_date", "pk")
         .values("patient_id", "drug", "therapy_class", "b_cell_targeted")
-    ):
-        data.prior[row["patient_id"]].append(row)
-    for row in value_dicts(
-        ManufacturingRun.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+    )
+    runs = value_dicts_pending(
+        ManufacturingRun.objects.filter(**current)
         .annotate(bag_count=Count("bags", filter=Q(bags__voided_at__isnull=True)))
         .order_by("patient_id", "started_on", "pk")
         .values(
@@ -362,10 +359,9 @@ def _load_baseline_and_dosing(data: SeriesData, ids: Any, *, identified: bool) -
             "product__name",
             "apheresis__performed_on",
         )
-    ):
-        data.runs[row["patient_id"]].append(row)
-    for row in value_dicts(
-        Infusion.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+    )
+    infusions = value_dicts_pending(
+        Infusion.objects.filter(**current)
         .order_by("patient_id", "infused_on", "pk")
         .values(
             "patient_id",
@@ -379,17 +375,33 @@ def _load_baseline_and_dosing(data: SeriesData, ids: Any, *, identified: bool) -
             "percent_of_target",
             "dose_window",
         )
-    ):
-        if row["is_reinfusion"]:
-            data.reinfusions[row["patient_id"]] += 1
-        else:
-            data.infusion[row["patient_id"]] = row
-    for row in value_dicts(
-        LymphodepletionDose.objects.filter(patient_id__in=ids, voided_at__isnull=True)
+    )
+    lymphodepletion = value_dicts_pending(
+        LymphodepletionDose.objects.filter(**current)
         .order_by("patient_id", "given_on", "agent")
         .values("patient_id", "agent", "given_on", "mg_per_m2")
-    ):
-        data.lymphodepletion[row["patient_id"]].append(row)
+    )
+
+    def put() -> None:
+        for row in identity():
+            data.date_of_birth[row["patient_id"]] = row["date_of_birth"]
+            if identified:
+                data.identity[row["patient_id"]] = row
+        for pid, organ in organs.rows():
+            data.organs[pid].append(organ)
+        for row in prior():
+            data.prior[row["patient_id"]].append(row)
+        for row in runs():
+            data.runs[row["patient_id"]].append(row)
+        for row in infusions():
+            if row["is_reinfusion"]:
+                data.reinfusions[row["patient_id"]] += 1
+            else:
+                data.infusion[row["patient_id"]] = row
+        for row in lymphodepletion():
+            data.lymphodepletion[row["patient_id"]].append(row)
+
+    return put
 
 
 @collector_paused()
@@ -410,6 +422,10 @@ def series_data(
     filters = filters or ExportFilters()
     selected = series_patients(series, centre_ids=centre_ids, filters=filters)
     patients = list(selected)
+    # Each patient's centre, one instance per centre (not one per patient, as select_related would build).
+    centres = Centre.objects.in_bulk({p.centre_id for p in patients})
+    for p in patients:
+        p._state.fields_cache["centre"] = centres[p.centre_id]
     data = SeriesData(series=series, filters=filters, patients=patients, longitudinal=longitudinal)
     # The patients' ids as a subquery, not one parameter per patient (a series may hold thousands).
     ids = selected.order_by().values("pk")
@@ -424,12 +440,13 @@ def series_data(
     # PostgreSQL: registry.sql.fetch_pending) and computes the safety summaries, the visit rows and the
     # course from them meanwhile: the database and Python work at the same time (2 cores). The worker never
     # touches the database connection (thread-bound) nor translations (thread-local); its errors surface
-    # here. The safety rows come first: their summaries are the longest computation.
+    # here. The visits come first (one quick statement, much to convert), then the safety rows (the longest
+    # computation), so that the worker always has work while this thread waits for the database.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="series-data") as worker:
-        safety_rows = safety_reads_pending(infused_ids, by_id)
-        safety = worker.submit(lambda: safety_summaries(infused, id_query=infused_ids, reads=safety_rows()))
         visit_rows = _visit_rows(infused_ids)
         visits = worker.submit(lambda: list(_visits(visit_rows.rows(), by_id, data.visits)))
+        safety_rows = safety_reads_pending(infused_ids, by_id)
+        safety = worker.submit(lambda: safety_summaries(infused, id_query=infused_ids, reads=safety_rows()))
         course_rows, last_visits = course_reads_pending(infused_ids), _last_visit_dates(infused_ids)
         courses = worker.submit(
             lambda: course_summaries(
@@ -440,8 +457,9 @@ def series_data(
                 reads=course_rows(),
             )
         )
-        _load_baseline_and_dosing(data, ids, identified=identified)
+        baseline = worker.submit(_load_baseline_and_dosing(data, ids, identified=identified))
         data.courses, data.safety = courses.result(), safety.result()
+        baseline.result()
     if longitudinal:
         _load_longitudinal(data, infused, infused_ids)
     return data

@@ -202,20 +202,20 @@ def test_table_assembly_query_count_does_not_grow_with_patients(
         data = selectors.series_data(s, centre_ids=None)
         return tables.build_tables(data, policy)
 
-    # patients (with centre); identity; organs; prior therapies; runs with bag counts; infusions;
+    # patients; their centres; identity; organs; prior therapies; runs with bag counts; infusions;
     # lymphodepletion; schedule timepoints; course (labs, visits with instruments — read once for the course
     # and the visit rows —, last visit dates, medications); safety (CRS, ICANS, labs, supportive care,
     # infections, adverse events)
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(19):
         two = assemble(series)
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(19):
         six = assemble(series_many)
     assert len(two["safety"].patients) == 2 and len(six["safety"].patients) == 6
 
 
 def test_longitudinal_data_adds_a_fixed_number_of_queries(registry, django_assert_num_queries):
     # + CRS, ICANS, infections, adverse events, labs, medications
-    with django_assert_num_queries(24):
+    with django_assert_num_queries(25):
         selectors.series_data(registry.series, centre_ids=None, longitudinal=True)
 
 

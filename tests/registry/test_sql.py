@@ -26,7 +26,8 @@ def test_pending_rows_are_the_rows_of_the_statement_whichever_thread_converts_th
     with ThreadPoolExecutor(max_workers=1) as worker:
         converted = worker.submit(lambda: (first.rows(), second.rows())).result()
     assert converted == (expected, expected[::-1])
-    assert first.rows() == expected  # asked again: the same rows, not a second fetch
+    with pytest.raises(RuntimeError, match="already handed over"):
+        first.rows()  # handed over once: never a second, silently empty, list
     assert isinstance(expected[0][2], dt.date)
 
 
