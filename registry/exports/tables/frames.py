@@ -296,6 +296,21 @@ _MEASURE_COLUMNS = {
     )
     for m in MEASURES
 }
+#: (measure code, timepoint) → (value column, % change column or None).
+_COLUMNS_AT = {
+    (code, tp): (value_column, change_column)
+    for code, columns in _MEASURE_COLUMNS.items()
+    for tp, value_column, change_column in columns
+}
+#: The visible columns of each measure as a patient's main activity measure: (timepoint, value column,
+#: hidden % change column or None, visible % change column or None).
+_ACTIVITY_COLUMNS = {
+    code: tuple(
+        (tp, f"activity_{tp}", change_column, None if change_column is None else f"activity_change_{tp}_pct")
+        for tp, _value_column, change_column in columns
+    )
+    for code, columns in _MEASURE_COLUMNS.items()
+}
 _HIDDEN_COLUMNS = [
     name for columns in _MEASURE_COLUMNS.values() for _tp, *names in columns for name in names if name
 ]
@@ -315,19 +330,22 @@ def efficacy_frame(data: SeriesData, policy: ExportPolicy) -> pd.DataFrame:
         main = ACTIVITY_MEASURE[p.diagnosis]
         row = key(p) | {"activity_measure": main}
         found = _values_at(visits, windows)
-        for m in _MEASURES_OF[p.diagnosis]:
-            baseline = found.get((m.code, "baseline"), _NONE)[0]
-            for tp, value_column, change_column in _MEASURE_COLUMNS[m.code]:
-                value, day = found.get((m.code, tp), _NONE)
-                hidden[value_column][i] = value
-                if change_column is not None:
-                    hidden[change_column][i] = percent_change(value, baseline)
-                if m.code == main:
-                    row[f"activity_{tp}"] = value
-                    if tp == "last":
-                        row["activity_last_day"] = day
-                    if change_column is not None:
-                        row[f"activity_change_{tp}_pct"] = hidden[change_column][i]
+        # Only the values found (the hidden columns start empty), then the main measure's visible columns.
+        for (code, tp), (value, _day) in found.items():
+            columns = _COLUMNS_AT.get((code, tp))
+            if columns is None:
+                continue
+            value_column, change_column = columns
+            hidden[value_column][i] = value
+            if change_column is not None:
+                hidden[change_column][i] = percent_change(value, found.get((code, "baseline"), _NONE)[0])
+        for tp, activity, change_column, activity_change in _ACTIVITY_COLUMNS[main]:
+            value, day = found.get((main, tp), _NONE)
+            row[activity] = value
+            if tp == "last":
+                row["activity_last_day"] = day
+            if change_column is not None:
+                row[activity_change] = hidden[change_column][i]
         remission, lldas, response = _last_flags(visits)
         row |= {
             "remission_reached": course.remission_reached,
